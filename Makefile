@@ -1,0 +1,68 @@
+# Jimeng Server — developer commands. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install run dev build test fmt lint superuser migrate redis-queue-status redis-queue-clear \
+        redis-queue-clear-force docker-build docker-run clean
+
+help: ## List the commands
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-24s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
+	touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install the pinned dependencies
+
+run: install ## Start web + worker + beat on the configured (or embedded) services
+	scripts/run-local Procfile
+
+dev: install ## Like run, with auto-reload of the web server and the worker on code changes
+	scripts/run-local Procfile.dev
+
+build: install ## Check the project: Django checks, migrations up to date, OpenAPI schema valid, static files
+	$(BIN)/python manage.py check
+	$(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
+	$(BIN)/python manage.py collectstatic --noinput -v 0
+
+test: install ## Run the test suite (starts its own Redis and workers)
+	scripts/test-services
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+fmt: install ## Format the code
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+lint: install ## Lint the code
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+migrate: install ## Apply database migrations
+	$(BIN)/python manage.py migrate
+
+superuser: install ## Create an operator account for the admin
+	$(BIN)/python manage.py createsuperuser
+
+redis-queue-status: install ## Broker queue depth and task counts per status
+	$(BIN)/python manage.py queue_status
+
+redis-queue-clear: install ## Empty the broker queue (asks first; pending tasks are re-enqueued by the reconciler)
+	$(BIN)/python manage.py queue_clear
+
+redis-queue-clear-force: install ## Empty the broker queue without asking
+	$(BIN)/python manage.py queue_clear --force
+
+docker-build: ## Build the Docker image
+	docker build -t jimeng-server .
+
+docker-run: ## Start the whole stack (web, worker, beat, redis, mongo) with docker compose
+	docker compose up --build
+
+clean: ## Remove the virtualenv and local data (var/)
+	rm -rf $(VENV) var

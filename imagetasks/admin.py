@@ -1,0 +1,112 @@
+"""Operators' view of tasks: find by id, external id, user email or prompt; see the image; retry or cancel."""
+
+from django.contrib import admin, messages
+from django.utils.html import format_html, format_html_join
+
+from jimeng_server.errors import DomainError
+
+from . import services
+from .api.serializers import image_url
+from .models import ImageTask
+
+
+@admin.register(ImageTask)
+class ImageTaskAdmin(admin.ModelAdmin):
+    list_display = ("id", "status", "user", "provider", "model", "short_prompt", "attempts", "created_at", "thumbnail")
+    list_filter = ("status", "provider", "model", "created_at")
+    date_hierarchy = "created_at"
+    search_fields = ("=id", "=external_task_id", "user__email", "=user__id", "prompt")
+    list_select_related = ("user",)
+    ordering = ("-created_at",)
+    actions = ("retry_tasks", "cancel_tasks")
+    readonly_fields = (
+        "id",
+        "user",
+        "external_task_id",
+        "status",
+        "provider",
+        "model",
+        "prompt",
+        "params",
+        "upstream_task_id",
+        "attempts",
+        "attempts_limit",
+        "error_code",
+        "error_message",
+        "images",
+        "result",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "updated_at",
+        "next_attempt_at",
+        "lease_expires_at",
+    )
+    fieldsets = (
+        (None, {"fields": ("id", "status", "user", "external_task_id", "provider", "model", "prompt", "params")}),
+        ("Outcome", {"fields": ("images", "error_code", "error_message", "upstream_task_id", "result")}),
+        (
+            "Timing",
+            {
+                "fields": (
+                    "attempts",
+                    "attempts_limit",
+                    "created_at",
+                    "started_at",
+                    "finished_at",
+                    "updated_at",
+                    "next_attempt_at",
+                    "lease_expires_at",
+                )
+            },
+        ),
+    )
+
+    def has_add_permission(self, request):
+        return False  # tasks are created through the API
+
+    def has_change_permission(self, request, obj=None):
+        return False  # status changes go through the retry and cancel actions
+
+    @admin.display(description="prompt")
+    def short_prompt(self, task):
+        return task.prompt if len(task.prompt) <= 60 else task.prompt[:57] + "..."
+
+    @admin.display(description="image")
+    def thumbnail(self, task):
+        if not task.image_names:
+            return "-"
+        return format_html(
+            '<img src="{}" style="max-height:48px;max-width:96px" alt="">', image_url(task.image_names[0])
+        )
+
+    @admin.display(description="images")
+    def images(self, task):
+        if not task.image_names:
+            return "-"
+        return format_html_join(
+            "",
+            '<a href="{0}"><img src="{0}" style="max-width:384px;max-height:384px;margin:4px" alt=""></a>',
+            ((image_url(name),) for name in task.image_names),
+        )
+
+    def _apply(self, request, queryset, service, verb):
+        done, refused = 0, []
+        for task in queryset:
+            try:
+                service(task_id=task.pk)
+                done += 1
+            except DomainError as error:
+                refused.append(error.message)
+        if done:
+            self.message_user(request, f"{verb} {done} task(s).", messages.SUCCESS)
+        for message in refused:
+            self.message_user(request, message, messages.WARNING)
+
+    @admin.action(description="Retry selected tasks (failed or canceled)")
+    def retry_tasks(self, request, queryset):
+        self._apply(request, queryset, services.task_retry, "Retried")
+
+    @admin.action(description="Cancel selected tasks (pending or processing)")
+    def cancel_tasks(self, request, queryset):
+        self._apply(request, queryset, services.task_cancel, "Canceled")

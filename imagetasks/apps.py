@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ImageTasksConfig(AppConfig):
+    name = "imagetasks"
+    verbose_name = "Image tasks"

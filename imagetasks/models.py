@@ -1,0 +1,76 @@
+"""ImageTask: one prompt turned (or not yet) into images, and the rules for moving between statuses."""
+
+from django.db import models
+from django.db.models import Q
+
+from jimeng_server.ids import new_id
+from users.models import User
+
+
+class Status(models.TextChoices):
+    PENDING = "pending", "pending"
+    PROCESSING = "processing", "processing"
+    COMPLETED = "completed", "completed"
+    FAILED = "failed", "failed"
+    CANCELED = "canceled", "canceled"
+
+
+TERMINAL_STATUSES = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELED})
+# Statuses an operator may send back to `pending` with "retry".
+RETRYABLE_STATUSES = frozenset({Status.FAILED, Status.CANCELED})
+# Statuses that "cancel" applies to.
+CANCELABLE_STATUSES = frozenset({Status.PENDING, Status.PROCESSING})
+
+
+class ImageTask(models.Model):
+    id = models.CharField("task id", primary_key=True, max_length=32, default=new_id, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="image_tasks")
+    # The client's own id for this task (the seed's "external task ID association"); unique per user.
+    external_task_id = models.CharField("external task id", max_length=128, blank=True, default="")
+    provider = models.CharField(max_length=32, help_text="Which upstream runs it; 'local' is a drawn placeholder.")
+    model = models.CharField(max_length=100)
+    prompt = models.TextField()
+    params = models.JSONField("parameters", default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    upstream_task_id = models.CharField("upstream task id", max_length=128, blank=True, default="")
+    attempts = models.PositiveIntegerField(default=0, help_text="How many times a worker claimed it, ever.")
+    # Claims allowed before a retryable error becomes final; an operator's retry raises it.
+    attempts_limit = models.PositiveIntegerField(default=3)
+    # When a worker should next look at it: a retry's backoff, or the next poll of an upstream.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    error_code = models.CharField(max_length=64, blank=True, default="")
+    error_message = models.TextField(blank=True, default="")
+    # {"images": [{"name": <storage name>, "width", "height", "content_type", "source_url"?}]}
+    result = models.JSONField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField("created", auto_now_add=True)
+    started_at = models.DateTimeField("started", null=True, blank=True)
+    finished_at = models.DateTimeField("finished", null=True, blank=True)
+    updated_at = models.DateTimeField("updated", auto_now=True)
+
+    class Meta:
+        verbose_name = "image task"
+        verbose_name_plural = "image tasks"
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "external_task_id"],
+                condition=Q(external_task_id__gt=""),
+                name="imagetask_unique_external_id_per_user",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["user", "created_at"], name="imagetask_user_created"),
+            models.Index(fields=["status", "updated_at"], name="imagetask_status_updated"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.id} ({self.status})"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def image_names(self) -> list[str]:
+        return [image["name"] for image in (self.result or {}).get("images", [])]

@@ -1,0 +1,34 @@
+"""Reads of image tasks."""
+
+from django.db.models import QuerySet
+
+from jimeng_server.errors import NotFound
+
+from .models import ImageTask
+
+
+def task_get(*, task_id: str) -> ImageTask:
+    try:
+        return ImageTask.objects.get(pk=task_id)
+    except ImageTask.DoesNotExist:
+        raise NotFound(f"Task '{task_id}' not found.") from None
+
+
+def task_get_by_external_id(*, user_id: str, external_task_id: str) -> ImageTask:
+    try:
+        return ImageTask.objects.get(user_id=user_id, external_task_id=external_task_id)
+    except ImageTask.DoesNotExist:
+        raise NotFound(f"User '{user_id}' has no task with external_task_id '{external_task_id}'.") from None
+
+
+def task_list_for_user(*, user_id: str, status: str | None = None) -> QuerySet[ImageTask]:
+    tasks = ImageTask.objects.filter(user_id=user_id).order_by("-created_at", "-id")
+    if status:
+        tasks = tasks.filter(status=status)
+    return tasks
+
+
+def task_counts_by_status() -> dict[str, int]:
+    from .models import Status
+
+    return {status: ImageTask.objects.filter(status=status).count() for status in Status.values}

@@ -1,0 +1,92 @@
+"""The API's envelope, shared by every app: `{"success": true, "data": ...}` on success and
+`{"success": false, "message": ...}` on failure, whatever raised it."""
+
+import logging
+
+from django.http import Http404, JsonResponse
+from drf_spectacular.utils import inline_serializer
+from rest_framework import exceptions, serializers, status
+from rest_framework.response import Response
+
+from .errors import DomainError
+
+log = logging.getLogger(__name__)
+
+
+def ok(data, *, status_code: int = status.HTTP_200_OK) -> Response:
+    return Response({"success": True, "data": data}, status=status_code)
+
+
+def failure(message: str, *, status_code: int, **extra) -> Response:
+    return Response({"success": False, "message": message, **extra}, status=status_code)
+
+
+def _first_error(detail, path: str = "") -> str:
+    """The first message in a DRF error tree, prefixed by the field it belongs to."""
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            name = path if key == "non_field_errors" else (f"{path}.{key}" if path else str(key))
+            return _first_error(value, name)
+        return "Invalid input."
+    if isinstance(detail, list):
+        for index, value in enumerate(detail):
+            name = f"{path}[{index}]" if isinstance(value, dict | list) else path
+            return _first_error(value, name)
+        return "Invalid input."
+    text = str(detail)
+    return f"{path}: {text}" if path else text
+
+
+def exception_handler(exc, context):
+    """DRF's exception handler, replaced: every error leaves in the envelope, none as a stack trace."""
+    if isinstance(exc, DomainError):
+        return failure(exc.message, status_code=exc.status, **exc.extra)
+    if isinstance(exc, Http404):
+        return failure("Not found.", status_code=status.HTTP_404_NOT_FOUND)
+    if isinstance(exc, exceptions.ValidationError):
+        return failure(_first_error(exc.detail), status_code=exc.status_code, errors=exc.detail)
+    if isinstance(exc, exceptions.ParseError):
+        return failure(f"Request body is not valid JSON ({exc.detail}).", status_code=exc.status_code)
+    if isinstance(exc, exceptions.UnsupportedMediaType):
+        request = context.get("request")
+        got = request.content_type if request is not None else "unknown"
+        return failure(
+            f"Send the request body as JSON with 'Content-Type: application/json' (got '{got}').",
+            status_code=exc.status_code,
+        )
+    if isinstance(exc, exceptions.APIException):
+        response = failure(str(exc.detail), status_code=exc.status_code)
+        if getattr(exc, "wait", None):
+            response["Retry-After"] = str(int(exc.wait))
+        return response
+    log.exception("Unhandled error in %s", context.get("view").__class__.__name__)
+    return failure("Internal server error; the error was logged.", status_code=500)
+
+
+def handler404(request, exception=None):
+    return JsonResponse({"success": False, "message": f"No endpoint at {request.path}."}, status=404)
+
+
+def handler400(request, exception=None):
+    return JsonResponse({"success": False, "message": "Bad request."}, status=400)
+
+
+def handler500(request):
+    return JsonResponse({"success": False, "message": "Internal server error; the error was logged."}, status=500)
+
+
+# --- OpenAPI descriptions of the envelope (documentation only) ------------------------------------
+
+
+class ErrorEnvelope(serializers.Serializer):
+    success = serializers.BooleanField(default=False)
+    message = serializers.CharField()
+
+
+def envelope(name: str, data) -> object:
+    """The schema of `{"success": true, "data": <data>}` for drf-spectacular."""
+    return inline_serializer(name=name, fields={"success": serializers.BooleanField(default=True), "data": data})
+
+
+def error_responses(*codes: int) -> dict:
+    return {code: ErrorEnvelope for code in codes}

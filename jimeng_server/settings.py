@@ -1,0 +1,219 @@
+"""The one settings module: every value comes from the environment (or `.env`), with embedded defaults
+that run on a fresh machine — SQLite, a broker on the local filesystem, and the local provider."""
+
+from pathlib import Path
+from urllib.parse import quote
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+# A `.env` next to manage.py is read if present; real environment variables win over it.
+env.read_env(env.str("JIMENG_ENV_FILE", default=str(BASE_DIR / ".env")), overwrite=False)
+
+# Where the embedded defaults keep their state (SQLite file, broker folders, generated images).
+DATA_DIR = Path(env.str("JIMENG_DATA_DIR", default=str(BASE_DIR / "var"))).resolve()
+
+# --- Core -------------------------------------------------------------------------------------
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+SECRET_KEY = env.str(
+    "DJANGO_SECRET_KEY",
+    default="insecure-local-only-key-set-DJANGO_SECRET_KEY-in-production",
+)
+SERVER_HOST = env.str("SERVER_HOST", default="127.0.0.1")
+SERVER_PORT = env.int("SERVER_PORT", default=8000)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver", SERVER_HOST])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "users",
+    "imagetasks",
+    "providers",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "jimeng_server.urls"
+WSGI_APPLICATION = "jimeng_server.wsgi.application"
+APPEND_SLASH = False
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database ---------------------------------------------------------------------------------
+# DATABASE_URL when set (any backend django-environ knows); otherwise a SQLite file in DATA_DIR.
+_sqlite_default = f"sqlite:///{DATA_DIR / 'db.sqlite3'}"
+DATABASES = {"default": env.db_url("DATABASE_URL", default=_sqlite_default)}
+if "DATABASE_URL" not in env.ENVIRON:
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web and worker processes write concurrently: WAL lets readers through, IMMEDIATE makes a writer
+    # take the lock up front (no deadlock-prone upgrade), and the timeout waits instead of failing.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "transaction_mode": "IMMEDIATE",
+            "timeout": env.int("SQLITE_TIMEOUT_SECONDS", default=30),
+        }
+    )
+DEFAULT_AUTO_FIELD = "django.db.models.AutoField"  # Django's contrib apps only; ours use string ids.
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- Static files and generated images ----------------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env.str("DJANGO_STATIC_ROOT", default=str(DATA_DIR / "static")))
+MEDIA_URL = env.str("DJANGO_MEDIA_URL", default="/media/")
+MEDIA_ROOT = Path(env.str("DJANGO_MEDIA_ROOT", default=str(DATA_DIR / "media")))
+STORAGES = {
+    "default": {"BACKEND": env.str("DJANGO_STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage")},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+# When set, image URLs in API responses start with it (e.g. a CDN or the public hostname); otherwise
+# they are built from the request's own host.
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="").rstrip("/")
+
+# --- REST API -----------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "UNAUTHENTICATED_USER": None,
+    "EXCEPTION_HANDLER": "jimeng_server.api.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Jimeng Server API",
+    "DESCRIPTION": "Asynchronous image generation: create a task, get its id at once, poll for the result.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI's files ship with the server (drf-spectacular-sidecar), so /api/docs/ works offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# --- Queue ------------------------------------------------------------------------------------
+# CELERY_BROKER_URL wins; else the original product's REDIS_ADDR/REDIS_PASSWORD/REDIS_DB; else a
+# broker kept in files under DATA_DIR, which needs no server (one machine only; see README).
+REDIS_ADDR = env.str("REDIS_ADDR", default="")
+REDIS_PASSWORD = env.str("REDIS_PASSWORD", default="")
+REDIS_DB = env.int("REDIS_DB", default=0)
+if REDIS_ADDR:
+    _auth = f":{quote(REDIS_PASSWORD, safe='')}@" if REDIS_PASSWORD else ""
+    _redis_default = f"redis://{_auth}{REDIS_ADDR}/{REDIS_DB}"
+else:
+    _redis_default = ""
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=_redis_default or "filesystem://")
+BROKER_DIR = DATA_DIR / "broker"
+CELERY_BROKER_TRANSPORT_OPTIONS = {}
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(BROKER_DIR / "queue"),
+        "data_folder_out": str(BROKER_DIR / "queue"),
+        "control_folder": str(BROKER_DIR / "control"),
+        "store_processed": False,
+        "polling_interval": env.float("FILESYSTEM_BROKER_POLL_SECONDS", default=0.2),
+    }
+    for _folder in ("queue", "control"):
+        (BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # A message not acknowledged within this window is delivered again; it must exceed the longest
+    # single run of a task (tasks are short: a claim, one upstream call, a save).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("REDIS_VISIBILITY_TIMEOUT", default=3600)}
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="imagetasks")
+CELERY_TASK_IGNORE_RESULT = True  # the database holds every result; no result backend needed
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_BEAT_SCHEDULE = {
+    "reconcile-image-tasks": {
+        "task": "imagetasks.reconcile",
+        "schedule": env.float("RECONCILE_INTERVAL_SECONDS", default=30.0),
+    },
+}
+
+# --- Image tasks --------------------------------------------------------------------------------
+# A claimed task whose worker has not finished within this lease is taken over by the reconciler.
+TASK_LEASE_SECONDS = env.int("TASK_LEASE_SECONDS", default=300)
+# A pending task nobody claimed for this long is enqueued again (the broker may have lost it).
+TASK_REQUEUE_AFTER_SECONDS = env.int("TASK_REQUEUE_AFTER_SECONDS", default=60)
+TASK_MAX_ATTEMPTS = env.int("TASK_MAX_ATTEMPTS", default=3)
+TASK_LIST_MAX_PAGE_SIZE = env.int("TASK_LIST_MAX_PAGE_SIZE", default=100)
+
+# --- Providers ----------------------------------------------------------------------------------
+# auto: use Volcengine when its credentials are set, the local provider otherwise.
+# local: always draw locally. live: refuse to run a model whose provider has no credentials.
+PROVIDER_MODE = env.str("PROVIDER_MODE", default="auto")
+VOLCENGINE_ACCESS_KEY = env.str("VOLCENGINE_ACCESS_KEY", default="")
+VOLCENGINE_SECRET_KEY = env.str("VOLCENGINE_SECRET_KEY", default="")
+DEFAULT_MODEL = env.str("DEFAULT_MODEL", default="doubao-seedream-3-0-t2i-250415")
+LOCAL_PROVIDER_LATENCY_SECONDS = env.float("LOCAL_PROVIDER_LATENCY_SECONDS", default=1.0)
+LOCAL_PROVIDER_FAILURE_RATE = env.float("LOCAL_PROVIDER_FAILURE_RATE", default=0.0)
+LOCAL_PROVIDER_FONT = env.str("LOCAL_PROVIDER_FONT", default="")  # a TrueType font with CJK glyphs
+
+# --- MongoDB (accepted now, wired by the MongoDB work) --------------------------------------------
+MONGODB_URI = env.str("MONGODB_URI", default="")
+MONGODB_DATABASE = env.str("MONGODB_DATABASE", default="jimeng")
+
+# --- Logging ------------------------------------------------------------------------------------
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}
+
+# --- Image downloads ----------------------------------------------------------------------------
+IMAGE_DOWNLOAD_TIMEOUT_SECONDS = env.float("IMAGE_DOWNLOAD_TIMEOUT_SECONDS", default=30.0)
+IMAGE_DOWNLOAD_MAX_BYTES = env.int("IMAGE_DOWNLOAD_MAX_BYTES", default=30 * 1024 * 1024)
+TASK_RETRY_BACKOFF_SECONDS = env.float("TASK_RETRY_BACKOFF_SECONDS", default=2.0)
+TASK_RETRY_BACKOFF_MAX_SECONDS = env.float("TASK_RETRY_BACKOFF_MAX_SECONDS", default=60.0)

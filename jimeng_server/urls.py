@@ -1,0 +1,40 @@
+"""URL map: the seed's API contract, the OpenAPI schema, the admin and stored images."""
+
+from django.conf import settings
+from django.contrib import admin
+from django.urls import path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from imagetasks.api import views as tasks
+from users.api import views as users
+
+from . import views
+
+api = "api/v1/"
+
+urlpatterns = [
+    path("health", views.HealthView.as_view(), name="health"),
+    path(f"{api}users", users.UserCollectionView.as_view(), name="users"),
+    path(f"{api}users/<str:user_id>", users.UserDetailView.as_view(), name="user-detail"),
+    path(f"{api}ai/models", views.ModelListView.as_view(), name="models"),
+    path(f"{api}ai/image/task", tasks.ImageTaskCreateView.as_view(), name="image-task-create"),
+    path(f"{api}ai/image/result/<str:task_id>", tasks.ImageTaskResultView.as_view(), name="image-task-result"),
+    path(f"{api}ai/tasks", tasks.GenericTaskCreateView.as_view(), name="task-create"),
+    path(f"{api}tasks/user/<str:user_id>", tasks.UserTaskListView.as_view(), name="user-tasks"),
+    path(
+        f"{api}tasks/user/<str:user_id>/external/<str:external_task_id>",
+        tasks.ExternalTaskView.as_view(),
+        name="user-task-by-external-id",
+    ),
+    path(f"{api}tasks/<str:task_id>", tasks.TaskDetailView.as_view(), name="task-detail"),
+    path(f"{api}tasks/<str:task_id>/cancel", tasks.TaskCancelView.as_view(), name="task-cancel"),
+    path(f"{api}tasks/<str:task_id>/retry", tasks.TaskRetryView.as_view(), name="task-retry"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("admin/", admin.site.urls),
+    re_path(rf"^{settings.MEDIA_URL.lstrip('/')}(?P<name>.+)$", views.media_serve, name="media"),
+]
+
+handler400 = "jimeng_server.api.handler400"
+handler404 = "jimeng_server.api.handler404"
+handler500 = "jimeng_server.api.handler500"

@@ -1,0 +1,86 @@
+"""Project-level endpoints: health, the model catalog, and serving stored images."""
+
+import mimetypes
+
+from django.conf import settings
+from django.core.exceptions import SuspiciousFileOperation
+from django.core.files.storage import default_storage
+from django.db import connection
+from django.http import FileResponse, Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework.views import APIView
+
+from providers import registry
+
+from .api import envelope, error_responses, failure, ok
+
+
+class HealthView(APIView):
+    @extend_schema(
+        responses={200: envelope("Health", OpenApiTypes.OBJECT), **error_responses(503)},
+        summary="Liveness and configuration summary",
+    )
+    def get(self, request):
+        try:
+            connection.ensure_connection()
+            database = "ok"
+        except Exception:  # noqa: BLE001 - any database failure makes us unhealthy
+            database = "unreachable"
+        broker = settings.CELERY_BROKER_URL.split("://", 1)[0]
+        providers = registry.provider_mode_summary()
+        data = {
+            "status": "ok" if database == "ok" else "degraded",
+            "database": {"engine": connection.vendor, "status": database},
+            "broker": broker,
+            "providers": providers,
+            "local_mode": all(mode != "live" for mode in providers.values()),
+        }
+        if database != "ok":
+            return failure("database unreachable", status_code=503, data=data)
+        return ok(data)
+
+
+class ModelListView(APIView):
+    @extend_schema(
+        responses={200: envelope("Models", OpenApiTypes.OBJECT)},
+        summary="The models this server knows, their provider, sizes and reference-image support",
+    )
+    def get(self, request):
+        models = []
+        for spec in registry.CATALOG:
+            models.append(
+                {
+                    "id": spec.id,
+                    "label": spec.label,
+                    "aliases": list(spec.aliases),
+                    "provider": spec.provider,
+                    "runs_on": registry.provider_choose(spec) if settings.PROVIDER_MODE != "live" else spec.provider,
+                    "default_size": f"{spec.default_size[0]}x{spec.default_size[1]}",
+                    "size_limits": {
+                        "min_side": spec.min_side,
+                        "max_side": spec.max_side,
+                        "min_pixels": spec.min_area,
+                        "max_pixels": spec.max_area,
+                        "max_aspect_ratio": spec.max_aspect,
+                    },
+                    "recommended_sizes": list(spec.recommended_sizes),
+                    "reference_images": {"min": spec.min_reference_images, "max": spec.max_reference_images},
+                    "max_prompt_chars": spec.max_prompt_chars,
+                }
+            )
+        return ok({"default_model": settings.DEFAULT_MODEL, "models": models})
+
+
+def media_serve(request, name: str):
+    """Stored images at a stable URL, from whatever storage backend is configured."""
+    try:
+        if not default_storage.exists(name):
+            raise Http404(name)
+        handle = default_storage.open(name, "rb")
+    except (SuspiciousFileOperation, OSError, ValueError):
+        raise Http404(name) from None
+    content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    response = FileResponse(handle, content_type=content_type)
+    response["Cache-Control"] = "public, max-age=86400, immutable"
+    return response

@@ -1,0 +1,56 @@
+"""Saving the images a provider returned into our storage (upstream URLs die after 24 hours)."""
+
+from __future__ import annotations
+
+import io
+
+import requests
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from PIL import Image as PILImage
+
+from .base import Image, UpstreamError
+
+_EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "gif"}
+
+
+def _download(url: str) -> bytes:
+    try:
+        with requests.get(url, timeout=settings.IMAGE_DOWNLOAD_TIMEOUT_SECONDS, stream=True) as response:
+            response.raise_for_status()
+            chunks, total = [], 0
+            for chunk in response.iter_content(64 * 1024):
+                total += len(chunk)
+                if total > settings.IMAGE_DOWNLOAD_MAX_BYTES:
+                    raise UpstreamError(f"image at {url} is larger than {settings.IMAGE_DOWNLOAD_MAX_BYTES} bytes")
+                chunks.append(chunk)
+            return b"".join(chunks)
+    except requests.RequestException as exc:
+        raise UpstreamError(
+            f"could not download the generated image ({exc.__class__.__name__})", retryable=True
+        ) from exc
+
+
+def images_store(*, task_id: str, attempt: int, images: list[Image]) -> list[dict]:
+    """Store each image under images/<task_id>/ and describe it for `ImageTask.result`."""
+    stored = []
+    for index, image in enumerate(images):
+        data = image.data if image.data is not None else _download(image.url)
+        try:
+            with PILImage.open(io.BytesIO(data)) as picture:
+                width, height, fmt = picture.width, picture.height, picture.format
+        except (OSError, ValueError) as exc:
+            raise UpstreamError("the upstream returned data that is not an image", retryable=True) from exc
+        extension = _EXTENSIONS.get(fmt, "bin")
+        name = default_storage.save(f"images/{task_id}/{attempt}-{index}.{extension}", ContentFile(data))
+        entry = {"name": name, "width": width, "height": height, "content_type": PILImage.MIME.get(fmt, "")}
+        if image.url:
+            entry["source_url"] = image.url
+        stored.append(entry)
+    return stored
+
+
+def images_delete(names: list[str]) -> None:
+    for name in names:
+        default_storage.delete(name)

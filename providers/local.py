@@ -1,0 +1,89 @@
+"""The local provider: no network, no keys. It draws a real PNG of the requested size showing the
+prompt, the same picture for the same seed, marked everywhere as a placeholder."""
+
+from __future__ import annotations
+
+import functools
+import io
+import random
+import textwrap
+import time
+
+from django.conf import settings
+from PIL import Image as PILImage
+from PIL import ImageDraw, ImageFont, PngImagePlugin
+
+from .base import GenerationRequest, Image, Provider, UpstreamError
+
+BANNER = "LOCAL PLACEHOLDER - not a Jimeng image"
+# Pillow's built-in font has no CJK glyphs; the first of these that exists draws Chinese prompts.
+CJK_FONTS = (
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",
+)
+
+
+@functools.lru_cache(maxsize=32)
+def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    for path in filter(None, (settings.LOCAL_PROVIDER_FONT, *CJK_FONTS)):
+        try:
+            return ImageFont.truetype(path, size)
+        except OSError:
+            continue
+    return ImageFont.load_default(size=size)
+
+
+def draw_png(*, prompt: str, width: int, height: int, seed: int) -> bytes:
+    rng = random.Random(seed)
+    top = tuple(rng.randrange(40, 200) for _ in range(3))
+    bottom = tuple(rng.randrange(40, 200) for _ in range(3))
+    # A vertical gradient between two seeded colours, then a few seeded shapes.
+    mask = PILImage.linear_gradient("L").resize((width, height))
+    picture = PILImage.composite(
+        PILImage.new("RGB", (width, height), bottom), PILImage.new("RGB", (width, height), top), mask
+    )
+    draw = ImageDraw.Draw(picture)
+    for _ in range(6):
+        x, y = rng.randrange(width), rng.randrange(height)
+        radius = rng.randrange(max(4, min(width, height) // 12), max(8, min(width, height) // 4))
+        colour = tuple(rng.randrange(256) for _ in range(3))
+        draw.ellipse((x - radius, y - radius, x + radius, y + radius), outline=colour, width=max(2, radius // 10))
+
+    font_size = max(10, min(width, height) // 24)
+    font = _font(font_size)
+    draw.rectangle((0, 0, width, font_size * 2), fill=(0, 0, 0))
+    draw.text((font_size // 2, font_size // 2), BANNER, font=font, fill=(255, 210, 0))
+    chars_per_line = max(8, int(width / (font_size * 0.6)) - 2)
+    lines = textwrap.wrap(prompt, chars_per_line)[: max(1, (height // font_size) // 2 - 2)]
+    draw.multiline_text((font_size // 2, font_size * 3), "\n".join(lines), font=font, fill=(255, 255, 255), spacing=4)
+    footer = f"{width}x{height}  seed {seed}"
+    draw.text((font_size // 2, height - font_size * 2), footer, font=font, fill=(255, 255, 255))
+
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("Description", prompt)
+    info.add_text("Software", "jimeng-server local provider")
+    info.add_text("Seed", str(seed))
+    out = io.BytesIO()
+    picture.save(out, format="PNG", pnginfo=info, compress_level=1)
+    return out.getvalue()
+
+
+class LocalProvider(Provider):
+    name = "local"
+    style = "sync"
+
+    def is_configured(self) -> bool:
+        return True
+
+    def generate(self, request: GenerationRequest) -> list[Image]:
+        time.sleep(max(0.0, settings.LOCAL_PROVIDER_LATENCY_SECONDS))
+        if random.random() < settings.LOCAL_PROVIDER_FAILURE_RATE:
+            raise UpstreamError(
+                "simulated failure of the local provider (LOCAL_PROVIDER_FAILURE_RATE)",
+                code="local_simulated_failure",
+                retryable=False,
+            )
+        seed = request.seed if request.seed is not None and request.seed >= 0 else random.randrange(2**31)
+        data = draw_png(prompt=request.prompt, width=request.width, height=request.height, seed=seed)
+        return [Image(data=data, content_type="image/png")]

@@ -1,0 +1,55 @@
+"""Shapes of the users API."""
+
+from rest_framework import serializers
+
+from ..models import USER_ID_PATTERN, User
+
+
+class UserCreateSerializer(serializers.Serializer):
+    id = serializers.RegexField(
+        USER_ID_PATTERN,
+        required=False,
+        max_length=64,
+        error_messages={
+            "invalid": "must be 1-64 characters: letters, digits and _ . : @ - (starting with a letter or digit)."
+        },
+    )
+    email = serializers.EmailField(max_length=254)
+    name = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
+
+
+class UserUpdateSerializer(serializers.Serializer):
+    email = serializers.EmailField(required=False, allow_null=True, max_length=254)
+    name = serializers.CharField(required=False, allow_blank=True, max_length=200)
+
+    def validate(self, attrs):
+        if not attrs:
+            raise serializers.ValidationError("Send at least one of: email, name.")
+        return attrs
+
+
+class UserLookupSerializer(serializers.Serializer):
+    email = serializers.EmailField(error_messages={"required": "Pass ?email=<address> to look a user up."})
+
+
+def user_data(user: User) -> dict:
+    return {
+        "id": user.id,
+        "email": user.email,
+        "name": user.name,
+        "created_at": user.created_at,
+        "updated_at": user.updated_at,
+    }
+
+
+class UserOut(serializers.Serializer):
+    id = serializers.CharField()
+    email = serializers.EmailField(allow_null=True)
+    name = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class UserDeletedOut(serializers.Serializer):
+    id = serializers.CharField()
+    deleted = serializers.BooleanField()

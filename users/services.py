@@ -1,0 +1,72 @@
+"""Writes of users: create, update, delete, and the implicit creation behind a task's user_id."""
+
+from django.db import IntegrityError, transaction
+
+from jimeng_server.errors import Conflict
+
+from .models import User
+from .selectors import user_get
+
+
+def _normalise_email(email: str | None) -> str | None:
+    if not email:
+        return None
+    local, _, domain = email.strip().rpartition("@")
+    return f"{local}@{domain.lower()}"
+
+
+def _email_taken(email: str | None, *, exclude_id: str | None = None) -> bool:
+    if not email:
+        return False
+    return User.objects.filter(email__iexact=email).exclude(pk=exclude_id).exists()
+
+
+def user_create(*, email: str | None, name: str = "", user_id: str | None = None) -> User:
+    email = _normalise_email(email)
+    if user_id and User.objects.filter(pk=user_id).exists():
+        raise Conflict(f"A user with id '{user_id}' already exists.")
+    if _email_taken(email):
+        raise Conflict(f"A user with email '{email}' already exists.")
+    user = User(email=email, name=name)
+    if user_id:
+        user.id = user_id
+    try:
+        with transaction.atomic():
+            user.save(force_insert=True)
+    except IntegrityError:  # lost a race with a concurrent create
+        raise Conflict("A user with this id or email already exists.") from None
+    return user
+
+
+def user_update(*, user_id: str, email: str | None = None, name: str | None = None, set_email: bool = False) -> User:
+    user = user_get(user_id=user_id)
+    if set_email:
+        email = _normalise_email(email)
+        if _email_taken(email, exclude_id=user.pk):
+            raise Conflict(f"A user with email '{email}' already exists.")
+        user.email = email
+    if name is not None:
+        user.name = name
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError:
+        raise Conflict("A user with this email already exists.") from None
+    return user
+
+
+def user_delete(*, user_id: str) -> None:
+    user_get(user_id=user_id).delete()
+
+
+def user_get_or_create_implicit(*, user_id: str) -> User:
+    """A task may name a user the server has never seen (the seed's workflow does): that user is
+    created then, without email, so the task has an owner and `/tasks/user/<id>` finds it."""
+    user = User.objects.filter(pk=user_id).first()
+    if user is not None:
+        return user
+    try:
+        with transaction.atomic():
+            return User.objects.create(id=user_id)
+    except IntegrityError:  # created concurrently by another request
+        return User.objects.get(pk=user_id)
