@@ -46,6 +46,8 @@ def task_create(
         )
     width, height = registry.size_parse(spec, size)
     reference_images = list(reference_images or [])
+    if reference_images and not spec.max_reference_images:
+        raise InvalidInput(f"{spec.id} does not take reference images; leave image_urls out or pick a model that does.")
     if len(reference_images) > spec.max_reference_images:
         raise InvalidInput(
             f"{spec.id} accepts at most {spec.max_reference_images} reference images, got {len(reference_images)}."

@@ -43,7 +43,8 @@ class Stack:
         self.env = {
             key: value
             for key, value in os.environ.items()
-            if key not in {"DATABASE_URL", "REDIS_ADDR", "MONGODB_URI", "VOLCENGINE_ACCESS_KEY", "VOLCENGINE_SECRET_KEY"}
+            if key
+            not in {"DATABASE_URL", "REDIS_ADDR", "MONGODB_URI", "VOLCENGINE_ACCESS_KEY", "VOLCENGINE_SECRET_KEY"}
         }
         self.env.update(
             {
@@ -65,7 +66,7 @@ class Stack:
 
     # --- processes ------------------------------------------------------------------------------
     def _spawn(self, name: str, args: list[str], extra_env: dict | None = None) -> subprocess.Popen:
-        log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
+        log = open(self.workdir / f"{name}.log", "ab")
         process = subprocess.Popen(
             args,
             cwd=ROOT,
@@ -98,8 +99,20 @@ class Stack:
             self.start_worker(wait=False)
         self._spawn(
             "web",
-            [sys.executable, "-m", "gunicorn", "jimeng_server.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
-             "--workers", "1", "--threads", "8", "--access-logfile", "-"],
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "jimeng_server.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                "1",
+                "--threads",
+                "8",
+                "--access-logfile",
+                "-",
+            ],
         )
         wait_for(self._healthy, timeout=30, what=f"web server on {self.base_url}\n{self.log('web')}")
         if worker:
@@ -107,8 +120,18 @@ class Stack:
         if beat:
             self._spawn(
                 "beat",
-                [sys.executable, "-m", "celery", "-A", "jimeng_server", "beat", "--loglevel", "INFO",
-                 "--schedule", str(self.data_dir / "beat-schedule")],
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "jimeng_server",
+                    "beat",
+                    "--loglevel",
+                    "INFO",
+                    "--schedule",
+                    str(self.data_dir / "beat-schedule"),
+                ],
             )
         return self
 
@@ -119,9 +142,24 @@ class Stack:
         self._log_offsets[name] = log_path.stat().st_size if log_path.exists() else 0
         self._spawn(
             name,
-            [sys.executable, "-m", "celery", "-A", "jimeng_server", "worker", "--loglevel", "INFO",
-             "--concurrency", str(concurrency), "-Q", "imagetasks", "--hostname", f"{name}@%h",
-             "--without-gossip", "--without-mingle"],
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "jimeng_server",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                str(concurrency),
+                "-Q",
+                "imagetasks",
+                "--hostname",
+                f"{name}@%h",
+                "--without-gossip",
+                "--without-mingle",
+            ],
             extra_env,
         )
         if wait:

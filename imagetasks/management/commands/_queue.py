@@ -7,7 +7,9 @@ from jimeng_server.celery import app
 
 def queue_depth() -> int:
     with app.connection_for_write() as connection:
-        return connection.default_channel.queue_declare(queue=settings.CELERY_TASK_DEFAULT_QUEUE, passive=False).message_count
+        return connection.default_channel.queue_declare(
+            queue=settings.CELERY_TASK_DEFAULT_QUEUE, passive=False
+        ).message_count
 
 
 def queue_purge() -> int:

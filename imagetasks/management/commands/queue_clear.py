@@ -3,10 +3,9 @@ are not lost — the reconciler enqueues them again — unless `--cancel-pending
 
 from django.core.management.base import BaseCommand, CommandError
 
-from jimeng_server.errors import DomainError
-
 from imagetasks.models import ImageTask, Status
 from imagetasks.services import task_cancel
+from jimeng_server.errors import DomainError
 
 from ._queue import queue_purge
 
@@ -23,7 +22,11 @@ class Command(BaseCommand):
     def handle(self, *args, force=False, cancel_pending=False, **options):
         pending = ImageTask.objects.filter(status=Status.PENDING).count()
         if not force:
-            what = f"cancel {pending} pending task(s)" if cancel_pending else "keep pending tasks (they will be re-enqueued)"
+            what = (
+                f"cancel {pending} pending task(s)"
+                if cancel_pending
+                else "keep pending tasks (they will be re-enqueued)"
+            )
             try:
                 answer = input(f"Empty the broker queue and {what}? [y/N] ")
             except EOFError:

@@ -13,7 +13,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         broker = settings.CELERY_BROKER_URL.split("://", 1)[0]
-        self.stdout.write(f"Broker ({broker}) queue '{settings.CELERY_TASK_DEFAULT_QUEUE}': {queue_depth()} message(s) waiting")
+        self.stdout.write(
+            f"Broker ({broker}) queue '{settings.CELERY_TASK_DEFAULT_QUEUE}': {queue_depth()} message(s) waiting"
+        )
         self.stdout.write("Tasks in the database:")
         for status, count in task_counts_by_status().items():
             self.stdout.write(f"  {status:<11} {count}")
