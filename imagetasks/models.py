@@ -43,6 +43,10 @@ class ImageTask(models.Model):
     # {"images": [{"name": <storage name>, "width", "height", "content_type", "source_url"?}]}
     result = models.JSONField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField("submitted upstream", null=True, blank=True)
+    # Fencing token of the poll chain: a poll message acts only if it carries the current value.
+    polls = models.PositiveIntegerField(default=0)
+    holds_slot = models.BooleanField("holds a concurrency slot", default=False)
     created_at = models.DateTimeField("created", auto_now_add=True)
     started_at = models.DateTimeField("started", null=True, blank=True)
     finished_at = models.DateTimeField("finished", null=True, blank=True)

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import logging
 import random
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Literal
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from jimeng_server.errors import Conflict, InvalidInput
@@ -21,6 +23,7 @@ from providers.base import GenerationRequest, UpstreamError
 from providers.images import images_delete, images_store
 from users.services import user_get_or_create_implicit
 
+from .capacity import capacity
 from .models import CANCELABLE_STATUSES, RETRYABLE_STATUSES, ImageTask, Status
 from .selectors import task_get
 
@@ -56,41 +59,68 @@ def task_create(
         raise InvalidInput(f"{spec.id} needs at least {spec.min_reference_images} reference image(s) in image_urls.")
     provider = registry.provider_choose(spec)
 
-    user = user_get_or_create_implicit(user_id=user_id)
-    if external_task_id and ImageTask.objects.filter(user=user, external_task_id=external_task_id).exists():
-        raise Conflict(f"User '{user_id}' already has a task with external_task_id '{external_task_id}'.")
     params = {"size": f"{width}x{height}", "width": width, "height": height, "quality": quality}
     if seed is not None:
         params["seed"] = seed
     if reference_images:
         params["image_urls"] = reference_images
-    with transaction.atomic():
-        task = ImageTask.objects.create(
-            user=user,
-            external_task_id=external_task_id,
-            provider=provider,
-            model=spec.id,
-            prompt=prompt,
-            params=params,
-            attempts_limit=settings.TASK_MAX_ATTEMPTS,
-        )
-        task_enqueue_on_commit(task_id=task.id)
+    taken = Conflict(f"User '{user_id}' already has a task with external_task_id '{external_task_id}'.")
+    if external_task_id and ImageTask.objects.filter(user_id=user_id, external_task_id=external_task_id).exists():
+        raise taken
+    try:
+        with transaction.atomic():
+            user = user_get_or_create_implicit(user_id=user_id)
+            task = ImageTask.objects.create(
+                user=user,
+                external_task_id=external_task_id,
+                provider=provider,
+                model=spec.id,
+                prompt=prompt,
+                params=params,
+                attempts_limit=settings.TASK_MAX_ATTEMPTS,
+            )
+            task_enqueue_on_commit(task_id=task.id, provider=provider)
+    except IntegrityError:  # the same external id, created concurrently
+        raise taken from None
     return task
 
 
-def task_enqueue_on_commit(*, task_id: str, countdown: float | None = None) -> None:
-    """Wake a worker for this task once the row it will read is committed. A broker that is down
-    loses nothing: the row stays pending and the reconciler enqueues it again."""
+@dataclass(frozen=True)
+class NextStep:
+    """What a worker run asks for next: run `process` again (retry, or wait for capacity) or `poll`
+    the upstream, after `delay` seconds. `seq` is the poll chain's fencing token."""
 
-    def _send():
-        from .tasks import process_image_task
+    action: Literal["process", "poll"]
+    delay: float
+    seq: int = 0
+    provider: str = ""
 
-        try:
-            process_image_task.apply_async((task_id,), countdown=countdown, retry=False)
-        except Exception:
-            log.warning("Could not enqueue task %s; the reconciler will enqueue it again", task_id, exc_info=True)
 
-    transaction.on_commit(_send)
+def _queue_for(provider: str) -> str:
+    """Synchronous upstreams block for the whole generation: they run on the I/O (thread-pool) queue."""
+    style = registry.provider_get(provider).style if provider in registry.PROVIDERS else "async"
+    return settings.CELERY_IO_QUEUE if style == "sync" else settings.CELERY_TASK_DEFAULT_QUEUE
+
+
+def task_schedule(*, task_id: str, step: NextStep) -> None:
+    """Send the Celery message for a step. Broker failures are logged, not raised: the row says what
+    is due, and the reconciler sends it again."""
+    from .tasks import poll_image_task, process_image_task
+
+    try:
+        if step.action == "poll":
+            poll_image_task.apply_async((task_id, step.seq), countdown=step.delay or None, retry=False)
+        else:
+            queue = _queue_for(step.provider)
+            process_image_task.apply_async((task_id,), countdown=step.delay or None, queue=queue, retry=False)
+    except Exception:
+        log.warning("Could not enqueue %s of task %s; the reconciler will", step.action, task_id, exc_info=True)
+
+
+def task_enqueue_on_commit(*, task_id: str, provider: str, step: NextStep | None = None) -> None:
+    """Wake a worker for this task once the row it will read is committed."""
+    step = step or NextStep("process", 0, provider=provider)
+    transaction.on_commit(lambda: task_schedule(task_id=task_id, step=step))
 
 
 def task_claim(*, task_id: str) -> ImageTask | None:
@@ -115,6 +145,20 @@ def _held(task: ImageTask):
     return ImageTask.objects.filter(pk=task.pk, status=Status.PROCESSING, attempts=task.attempts)
 
 
+def _release(task: ImageTask) -> None:
+    """Give the concurrency slot back, and wake the next task waiting for one."""
+    capacity().release(task)
+    waiting = (
+        ImageTask.objects.filter(status=Status.PENDING, provider=task.provider, next_attempt_at__isnull=False)
+        .filter(next_attempt_at__lte=timezone.now() + timedelta(seconds=settings.CAPACITY_WAIT_SECONDS))
+        .order_by("created_at")
+        .values_list("id", flat=True)
+        .first()
+    )
+    if waiting:
+        task_enqueue_on_commit(task_id=waiting, provider=task.provider)
+
+
 def task_complete(*, task: ImageTask, images: list[dict]) -> bool:
     now = timezone.now()
     done = _held(task).update(
@@ -124,8 +168,12 @@ def task_complete(*, task: ImageTask, images: list[dict]) -> bool:
         error_message="",
         finished_at=now,
         lease_expires_at=None,
+        next_attempt_at=None,
+        holds_slot=False,
         updated_at=now,
     )
+    if done:
+        _release(task)
     return bool(done)
 
 
@@ -137,8 +185,12 @@ def task_fail(*, task: ImageTask, code: str, message: str) -> bool:
         error_message=message,
         finished_at=now,
         lease_expires_at=None,
+        next_attempt_at=None,
+        holds_slot=False,
         updated_at=now,
     )
+    if done:
+        _release(task)
     return bool(done)
 
 
@@ -147,9 +199,9 @@ def _backoff_seconds(attempt: int) -> float:
     return min(settings.TASK_RETRY_BACKOFF_MAX_SECONDS, base) * random.uniform(0.5, 1.0)
 
 
-def task_defer(*, task: ImageTask, error: UpstreamError) -> float | None:
-    """A retryable failure: back to pending after a backoff, or failed when the attempts are used up.
-    Returns the delay when a retry was scheduled."""
+def task_defer(*, task: ImageTask, error: UpstreamError) -> NextStep | None:
+    """A retryable failure: back to pending after a backoff (a new generation next time), or failed
+    when the attempts are used up. Returns the step to schedule when a retry is due."""
     if task.attempts >= task.attempts_limit:
         task_fail(
             task=task,
@@ -161,13 +213,26 @@ def task_defer(*, task: ImageTask, error: UpstreamError) -> float | None:
     now = timezone.now()
     moved = _held(task).update(
         status=Status.PENDING,
+        upstream_task_id="",
+        submitted_at=None,
         error_code=error.code[:64],
         error_message=f"{error.message} (will retry)",
         next_attempt_at=now + timedelta(seconds=delay),
         lease_expires_at=None,
+        holds_slot=False,
         updated_at=now,
     )
-    return delay if moved else None
+    if not moved:
+        return None
+    capacity().release(task)
+    return NextStep("process", delay, provider=task.provider)
+
+
+def _upstream_failed(task: ImageTask, error: UpstreamError) -> NextStep | None:
+    if error.retryable:
+        return task_defer(task=task, error=error)
+    task_fail(task=task, code=error.code or "upstream_error", message=error.message)
+    return None
 
 
 def generation_request(task: ImageTask) -> GenerationRequest:
@@ -180,35 +245,114 @@ def generation_request(task: ImageTask) -> GenerationRequest:
         height=params.get("height", 1024),
         seed=params.get("seed"),
         reference_images=tuple(params.get("image_urls", ())),
-        options={key: params[key] for key in ("quality",) if key in params},
+        options={key: params[key] for key in ("quality", "scale", "force_single", "use_pre_llm") if key in params},
     )
 
 
-def task_process(*, task_id: str) -> float | None:
-    """One worker run of a task: claim it, generate, store the images, finish it. Returns a delay
-    when the task should run again later (a retryable upstream error)."""
-    task = task_claim(task_id=task_id)
-    if task is None:
+def _poll_delay(task: ImageTask) -> float:
+    """Poll often early and for short jobs, less often as a generation drags on."""
+    elapsed = (timezone.now() - (task.submitted_at or timezone.now())).total_seconds()
+    return min(settings.POLL_MAX_SECONDS, max(settings.POLL_MIN_SECONDS, elapsed * settings.POLL_FACTOR))
+
+
+def _store_and_complete(task: ImageTask, images) -> None:
+    stored = images_store(task_id=task.id, attempt=task.attempts, images=list(images))
+    if not task_complete(task=task, images=stored):
+        # Canceled or taken over while we worked: the result is discarded.
+        images_delete([image["name"] for image in stored])
+
+
+def task_process(*, task_id: str) -> NextStep | None:
+    """A worker's turn at a pending task: take a concurrency slot, claim it, then either submit it
+    (async upstream: the poll chain takes over) or generate it (sync upstream)."""
+    task = ImageTask.objects.filter(pk=task_id).first()
+    if task is None or task.status != Status.PENDING:
         return None
+    if not capacity().acquire(task):
+        delay = settings.CAPACITY_WAIT_SECONDS * random.uniform(0.5, 1.0)
+        now = timezone.now()
+        ImageTask.objects.filter(pk=task_id, status=Status.PENDING).update(
+            next_attempt_at=now + timedelta(seconds=delay), updated_at=now
+        )
+        return NextStep("process", delay, provider=task.provider)
+    claimed = task_claim(task_id=task_id)
+    if claimed is None:
+        if ImageTask.objects.filter(pk=task_id).values_list("status", flat=True).first() != Status.PROCESSING:
+            capacity().release(task)  # a slot nobody runs; a processing task's slot belongs to its claimer
+        return None
+    task = claimed
     provider = registry.provider_get(task.provider)
+    request = generation_request(task)
     try:
-        images = provider.generate(generation_request(task))
-        stored = images_store(task_id=task.id, attempt=task.attempts, images=images)
+        if provider.style == "sync":
+            _store_and_complete(task, provider.generate(request))
+            return None
+        upstream_task_id = provider.submit(request)
     except UpstreamError as error:
-        if error.retryable:
-            return task_defer(task=task, error=error)
-        task_fail(task=task, code=error.code or "upstream_error", message=error.message)
-        return None
+        return _upstream_failed(task, error)
     except Exception as exc:
         log.exception("Task %s failed unexpectedly", task.id)
         task_fail(
             task=task, code="internal_error", message=f"internal error while generating ({exc.__class__.__name__})"
         )
         return None
-    if not task_complete(task=task, images=stored):
-        # Canceled or taken over while we generated: the result is discarded.
-        images_delete([image["name"] for image in stored])
-    return None
+    # Persist the upstream id at once: from here on, recovery polls it and never submits again.
+    now = timezone.now()
+    delay = settings.POLL_MIN_SECONDS
+    saved = _held(task).update(
+        upstream_task_id=upstream_task_id,
+        submitted_at=now,
+        next_attempt_at=now + timedelta(seconds=delay),
+        lease_expires_at=now + timedelta(seconds=settings.TASK_LEASE_SECONDS),
+        updated_at=now,
+    )
+    if not saved:  # canceled while submitting
+        capacity().release(task)
+        return None
+    return NextStep("poll", delay, task.polls, task.provider)
+
+
+def task_poll(*, task_id: str, seq: int) -> NextStep | None:
+    """One look at an upstream generation. Only the poll carrying the current `seq` acts, so duplicate
+    or stale poll messages fall away."""
+    now = timezone.now()
+    advanced = (
+        ImageTask.objects.filter(pk=task_id, status=Status.PROCESSING, polls=seq)
+        .exclude(upstream_task_id="")
+        .update(polls=seq + 1, lease_expires_at=now + timedelta(seconds=settings.TASK_LEASE_SECONDS), updated_at=now)
+    )
+    if not advanced:
+        return None
+    task = ImageTask.objects.get(pk=task_id)
+    capacity().refresh(task)
+    waited = (now - (task.submitted_at or now)).total_seconds()
+    if waited > settings.TASK_DEADLINE_SECONDS:
+        task_fail(
+            task=task,
+            code="timeout",
+            message=f"timed out after {int(waited)} s waiting for the {task.provider} upstream",
+        )
+        return None
+    provider = registry.provider_get(task.provider)
+    try:
+        result = provider.poll(generation_request(task), task.upstream_task_id)
+        if result.done:
+            _store_and_complete(task, result.images)
+            return None
+    except UpstreamError as error:
+        if error.resubmit or not error.retryable:
+            return _upstream_failed(task, error)
+        # A passing failure of the poll itself (throttled, timeout): the generation goes on; look again.
+        log.info("Poll of task %s failed (%s); polling again", task.id, error.message)
+    except Exception as exc:
+        log.exception("Poll of task %s failed unexpectedly", task.id)
+        task_fail(task=task, code="internal_error", message=f"internal error while polling ({exc.__class__.__name__})")
+        return None
+    delay = _poll_delay(task)
+    ImageTask.objects.filter(pk=task.pk, polls=seq + 1).update(
+        next_attempt_at=timezone.now() + timedelta(seconds=delay)
+    )
+    return NextStep("poll", delay, seq + 1, task.provider)
 
 
 def task_cancel(*, task_id: str) -> ImageTask:
@@ -221,10 +365,13 @@ def task_cancel(*, task_id: str) -> ImageTask:
         finished_at=now,
         lease_expires_at=None,
         next_attempt_at=None,
+        holds_slot=False,
         updated_at=now,
     )
     task.refresh_from_db()
-    if not canceled and task.status != Status.CANCELED:
+    if canceled:
+        _release(task)
+    elif task.status != Status.CANCELED:
         raise Conflict(f"Task {task.id} is already {task.status} and cannot be canceled.")
     return task
 
@@ -237,6 +384,8 @@ def task_retry(*, task_id: str) -> ImageTask:
         moved = ImageTask.objects.filter(pk=task.pk, status__in=RETRYABLE_STATUSES).update(
             status=Status.PENDING,
             attempts_limit=F("attempts") + settings.TASK_MAX_ATTEMPTS,
+            upstream_task_id="",
+            submitted_at=None,
             error_code="",
             error_message="",
             result=None,
@@ -247,32 +396,45 @@ def task_retry(*, task_id: str) -> ImageTask:
         if not moved:
             task.refresh_from_db()
             raise Conflict(f"Task {task.id} is {task.status}; only failed or canceled tasks can be retried.")
-        task_enqueue_on_commit(task_id=task.id)
+        task_enqueue_on_commit(task_id=task.id, provider=task.provider)
     task.refresh_from_db()
     return task
 
 
 def tasks_reconcile() -> dict:
-    """Periodic repair (celery beat): enqueue pending tasks whose wake-up was lost, and take back
-    tasks whose worker vanished (lease expired). Safe to run anywhere, any number of times."""
+    """Periodic repair (celery beat). Safe to run anywhere, any number of times:
+    - a pending task whose wake-up was lost is enqueued again;
+    - a processing task with an upstream id whose poll is overdue gets a poll (never a new submit);
+    - a processing task without one whose worker vanished (lease expired) goes back to pending."""
     now = timezone.now()
     stale = now - timedelta(seconds=settings.TASK_REQUEUE_AFTER_SECONDS)
-    requeued = 0
-    for task_id, next_at in ImageTask.objects.filter(status=Status.PENDING, updated_at__lt=stale).values_list(
-        "id", "next_attempt_at"
-    ):
+    report = {"requeued": 0, "polled": 0, "recovered": 0, "failed": 0}
+    pending = ImageTask.objects.filter(status=Status.PENDING, updated_at__lt=stale)
+    for task_id, provider, next_at in pending.values_list("id", "provider", "next_attempt_at"):
         if next_at is None or next_at < stale:
-            task_enqueue_on_commit(task_id=task_id)
-            requeued += 1
-    recovered = failed = 0
-    for task in ImageTask.objects.filter(status=Status.PROCESSING, lease_expires_at__lt=now):
+            task_enqueue_on_commit(task_id=task_id, provider=provider)
+            report["requeued"] += 1
+    processing = ImageTask.objects.filter(status=Status.PROCESSING)
+    overdue_polls = processing.exclude(upstream_task_id="").filter(
+        Q(next_attempt_at__lt=stale) | Q(lease_expires_at__lt=now)
+    )
+    for task in overdue_polls:
+        extended = ImageTask.objects.filter(pk=task.pk, status=Status.PROCESSING, polls=task.polls).update(
+            next_attempt_at=now, lease_expires_at=now + timedelta(seconds=settings.TASK_LEASE_SECONDS)
+        )
+        if extended:
+            task_enqueue_on_commit(
+                task_id=task.id, provider=task.provider, step=NextStep("poll", 0, task.polls, task.provider)
+            )
+            report["polled"] += 1
+    for task in processing.filter(upstream_task_id="", lease_expires_at__lt=now):
         lost = UpstreamError(
             "the worker running this task stopped before finishing", code="worker_lost", retryable=True
         )
-        delay = task_defer(task=task, error=lost)
-        if delay is None:
-            failed += 1
+        step = task_defer(task=task, error=lost)
+        if step is None:
+            report["failed"] += 1
         else:
-            recovered += 1
-            task_enqueue_on_commit(task_id=task.id, countdown=delay)
-    return {"requeued": requeued, "recovered": recovered, "failed": failed}
+            report["recovered"] += 1
+            task_enqueue_on_commit(task_id=task.id, provider=task.provider, step=step)
+    return report

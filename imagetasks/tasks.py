@@ -1,15 +1,23 @@
-"""Celery entry points. Thin: take an id, call a service, schedule what the service asks for."""
+"""Celery entry points. Thin: take an id, call a service, schedule the step it asks for."""
 
 from celery import shared_task
 
 from . import services
 
 
+def _schedule(task_id: str, step: services.NextStep | None) -> None:
+    if step is not None:
+        services.task_schedule(task_id=task_id, step=step)
+
+
 @shared_task(name="imagetasks.process", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def process_image_task(task_id: str) -> None:
-    retry_in = services.task_process(task_id=task_id)
-    if retry_in is not None:
-        process_image_task.apply_async((task_id,), countdown=retry_in)
+    _schedule(task_id, services.task_process(task_id=task_id))
+
+
+@shared_task(name="imagetasks.poll", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def poll_image_task(task_id: str, seq: int) -> None:
+    _schedule(task_id, services.task_poll(task_id=task_id, seq=seq))
 
 
 @shared_task(name="imagetasks.reconcile", ignore_result=True)

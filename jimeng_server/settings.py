@@ -184,7 +184,7 @@ CELERY_BEAT_SCHEDULE = {
 TASK_LEASE_SECONDS = env.int("TASK_LEASE_SECONDS", default=300)
 # A pending task nobody claimed for this long is enqueued again (the broker may have lost it).
 TASK_REQUEUE_AFTER_SECONDS = env.int("TASK_REQUEUE_AFTER_SECONDS", default=60)
-TASK_MAX_ATTEMPTS = env.int("TASK_MAX_ATTEMPTS", default=3)
+TASK_MAX_ATTEMPTS = env.int("TASK_MAX_ATTEMPTS", default=5)
 TASK_LIST_MAX_PAGE_SIZE = env.int("TASK_LIST_MAX_PAGE_SIZE", default=100)
 
 # --- Providers ----------------------------------------------------------------------------------
@@ -193,6 +193,15 @@ TASK_LIST_MAX_PAGE_SIZE = env.int("TASK_LIST_MAX_PAGE_SIZE", default=100)
 PROVIDER_MODE = env.str("PROVIDER_MODE", default="auto")
 VOLCENGINE_ACCESS_KEY = env.str("VOLCENGINE_ACCESS_KEY", default="")
 VOLCENGINE_SECRET_KEY = env.str("VOLCENGINE_SECRET_KEY", default="")
+VOLCENGINE_HOST = env.str("VOLCENGINE_HOST", default="visual.volcengineapi.com")
+VOLCENGINE_SCHEME = env.str("VOLCENGINE_SCHEME", default="https")
+VOLCENGINE_CONNECT_TIMEOUT_SECONDS = env.float("VOLCENGINE_CONNECT_TIMEOUT_SECONDS", default=5.0)
+VOLCENGINE_READ_TIMEOUT_SECONDS = env.float("VOLCENGINE_READ_TIMEOUT_SECONDS", default=30.0)
+ARK_API_KEY = env.str("ARK_API_KEY", default="")
+ARK_BASE_URL = env.str("ARK_BASE_URL", default="https://ark.cn-beijing.volces.com/api/v3")
+ARK_CONNECT_TIMEOUT_SECONDS = env.float("ARK_CONNECT_TIMEOUT_SECONDS", default=5.0)
+ARK_READ_TIMEOUT_SECONDS = env.float("ARK_READ_TIMEOUT_SECONDS", default=180.0)
+ARK_WATERMARK = env.bool("ARK_WATERMARK", default=False)
 DEFAULT_MODEL = env.str("DEFAULT_MODEL", default="doubao-seedream-3-0-t2i-250415")
 LOCAL_PROVIDER_LATENCY_SECONDS = env.float("LOCAL_PROVIDER_LATENCY_SECONDS", default=1.0)
 LOCAL_PROVIDER_FAILURE_RATE = env.float("LOCAL_PROVIDER_FAILURE_RATE", default=0.0)
@@ -216,5 +225,20 @@ LOGGING = {
 # --- Image downloads ----------------------------------------------------------------------------
 IMAGE_DOWNLOAD_TIMEOUT_SECONDS = env.float("IMAGE_DOWNLOAD_TIMEOUT_SECONDS", default=30.0)
 IMAGE_DOWNLOAD_MAX_BYTES = env.int("IMAGE_DOWNLOAD_MAX_BYTES", default=30 * 1024 * 1024)
+# Concurrency caps: generations running at once upstream, across all workers. "jimeng=8,ark=8";
+# a provider or model left out (or 0) is unlimited.
+UPSTREAM_CONCURRENCY = env.dict("UPSTREAM_CONCURRENCY", cast={"value": int}, default={"jimeng": 8, "ark": 8})
+MODEL_CONCURRENCY = env.dict("MODEL_CONCURRENCY", cast={"value": int}, default={})
+# Where the caps are kept: Redis at this URL; default the broker when it is Redis, else the database.
+CAPACITY_REDIS_URL = env.str("CAPACITY_REDIS_URL", default="")
+CAPACITY_WAIT_SECONDS = env.float("CAPACITY_WAIT_SECONDS", default=2.0)  # recheck of a full cap
+# Polling an async upstream: every elapsed*POLL_FACTOR seconds, within [POLL_MIN, POLL_MAX].
+POLL_MIN_SECONDS = env.float("POLL_MIN_SECONDS", default=0.5)
+POLL_MAX_SECONDS = env.float("POLL_MAX_SECONDS", default=5.0)
+POLL_FACTOR = env.float("POLL_FACTOR", default=0.1)
+# A task still generating this long after it was submitted fails as timed out.
+TASK_DEADLINE_SECONDS = env.int("TASK_DEADLINE_SECONDS", default=1800)
+# Queue for synchronous upstreams (Ark): served by a thread-pool worker, so that many wait at once.
+CELERY_IO_QUEUE = env.str("CELERY_IO_QUEUE", default="imagetasks-io")
 TASK_RETRY_BACKOFF_SECONDS = env.float("TASK_RETRY_BACKOFF_SECONDS", default=2.0)
 TASK_RETRY_BACKOFF_MAX_SECONDS = env.float("TASK_RETRY_BACKOFF_MAX_SECONDS", default=60.0)

@@ -37,13 +37,15 @@ class PollResult:
 
 
 class UpstreamError(Exception):
-    """An upstream said no. `retryable` decides between trying again later and failing the task."""
+    """An upstream said no. `retryable` decides between trying again later and failing the task;
+    `resubmit` says the upstream task is gone, so trying again means a new generation."""
 
-    def __init__(self, message: str, *, code: str = "", retryable: bool = False):
+    def __init__(self, message: str, *, code: str = "", retryable: bool = False, resubmit: bool = False):
         super().__init__(message)
         self.message = message
         self.code = code
         self.retryable = retryable
+        self.resubmit = resubmit
 
 
 class Provider:

@@ -13,7 +13,7 @@ from django.conf import settings
 from PIL import Image as PILImage
 from PIL import ImageDraw, ImageFont, PngImagePlugin
 
-from .base import GenerationRequest, Image, Provider, UpstreamError
+from .base import GenerationRequest, Image, PollResult, Provider, UpstreamError
 
 BANNER = "LOCAL PLACEHOLDER - not a Jimeng image"
 # Pillow's built-in font has no CJK glyphs; the first of these that exists draws Chinese prompts.
@@ -70,14 +70,17 @@ def draw_png(*, prompt: str, width: int, height: int, seed: int) -> bytes:
 
 
 class LocalProvider(Provider):
+    """Asynchronous like Jimeng, so local mode exercises the same non-blocking path: `submit` only
+    decides the outcome and when it is ready; `poll` draws the picture once that time has come. The
+    upstream id carries everything (ready time and seed), so no state is kept anywhere."""
+
     name = "local"
-    style = "sync"
+    style = "async"
 
     def is_configured(self) -> bool:
         return True
 
-    def generate(self, request: GenerationRequest) -> list[Image]:
-        time.sleep(max(0.0, settings.LOCAL_PROVIDER_LATENCY_SECONDS))
+    def submit(self, request: GenerationRequest) -> str:
         if random.random() < settings.LOCAL_PROVIDER_FAILURE_RATE:
             raise UpstreamError(
                 "simulated failure of the local provider (LOCAL_PROVIDER_FAILURE_RATE)",
@@ -85,5 +88,16 @@ class LocalProvider(Provider):
                 retryable=False,
             )
         seed = request.seed if request.seed is not None and request.seed >= 0 else random.randrange(2**31)
+        ready_at_ms = int((time.time() + max(0.0, settings.LOCAL_PROVIDER_LATENCY_SECONDS)) * 1000)
+        return f"local-{ready_at_ms}-{seed}"
+
+    def poll(self, request: GenerationRequest, upstream_task_id: str) -> PollResult:
+        try:
+            _, ready_at_ms, seed = upstream_task_id.split("-")
+            ready_at, seed = int(ready_at_ms) / 1000, int(seed)
+        except ValueError:
+            raise UpstreamError("unknown local task id", code="not_found", retryable=True, resubmit=True) from None
+        if time.time() < ready_at:
+            return PollResult(done=False)
         data = draw_png(prompt=request.prompt, width=request.width, height=request.height, seed=seed)
-        return [Image(data=data, content_type="image/png")]
+        return PollResult(done=True, images=(Image(data=data, content_type="image/png"),))

@@ -18,6 +18,8 @@ from .base import Provider
 # name -> dotted path of the Provider class. One line per provider.
 PROVIDERS: dict[str, str] = {
     "local": "providers.local.LocalProvider",
+    "jimeng": "providers.jimeng.JimengProvider",
+    "ark": "providers.ark.ArkProvider",
 }
 
 

@@ -63,3 +63,48 @@ def make_stack(tmp_path):
     yield factory
     for stack in stacks:
         stack.stop()
+
+
+@pytest.fixture(scope="session")
+def _fake_upstream_server():
+    from .fakes.upstream import FakeUpstream
+
+    fake = FakeUpstream().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def fake_upstream(_fake_upstream_server):
+    """The fake Volcengine (Jimeng + Ark), with fresh settings and counters for each test."""
+    from .fakes.upstream import FakeConfig
+
+    _fake_upstream_server.state.reset(FakeConfig(latency=0.2))
+    return _fake_upstream_server
+
+
+@pytest.fixture
+def upstream_settings(settings, fake_upstream):
+    """Point this process's providers at the fake."""
+    config = fake_upstream.config
+    settings.VOLCENGINE_ACCESS_KEY = config.access_key
+    settings.VOLCENGINE_SECRET_KEY = config.secret_key
+    settings.VOLCENGINE_HOST = fake_upstream.host
+    settings.VOLCENGINE_SCHEME = "http"
+    settings.VOLCENGINE_READ_TIMEOUT_SECONDS = 2
+    settings.ARK_API_KEY = config.ark_api_key
+    settings.ARK_BASE_URL = fake_upstream.url + "/api/v3"
+    settings.ARK_READ_TIMEOUT_SECONDS = 2
+    return settings
+
+
+def upstream_env(fake) -> dict:
+    """The environment that points a stack's processes at the fake."""
+    return {
+        "VOLCENGINE_ACCESS_KEY": fake.config.access_key,
+        "VOLCENGINE_SECRET_KEY": fake.config.secret_key,
+        "VOLCENGINE_HOST": fake.host,
+        "VOLCENGINE_SCHEME": "http",
+        "ARK_API_KEY": fake.config.ark_api_key,
+        "ARK_BASE_URL": fake.url + "/api/v3",
+    }

@@ -93,10 +93,12 @@ class Stack:
             raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
         return done.stdout
 
-    def start(self, *, worker: bool = True, beat: bool = False) -> Stack:
+    def start(self, *, worker: bool = True, io_worker: bool = False, beat: bool = False) -> Stack:
         self.manage("migrate", "--noinput", "-v", "0")
         if worker:
             self.start_worker(wait=False)
+        if io_worker:
+            self.start_worker("worker_io", pool="threads", concurrency=32, queue="imagetasks-io", wait=False)
         self._spawn(
             "web",
             [
@@ -117,6 +119,8 @@ class Stack:
         wait_for(self._healthy, timeout=30, what=f"web server on {self.base_url}\n{self.log('web')}")
         if worker:
             self.wait_worker_ready()
+        if io_worker:
+            self.wait_worker_ready("worker_io")
         if beat:
             self._spawn(
                 "beat",
@@ -136,7 +140,14 @@ class Stack:
         return self
 
     def start_worker(
-        self, name: str = "worker", *, concurrency: int = 2, extra_env: dict | None = None, wait: bool = True
+        self,
+        name: str = "worker",
+        *,
+        concurrency: int = 2,
+        pool: str = "prefork",
+        queue: str = "imagetasks",
+        extra_env: dict | None = None,
+        wait: bool = True,
     ) -> None:
         log_path = self.workdir / f"{name}.log"
         self._log_offsets[name] = log_path.stat().st_size if log_path.exists() else 0
@@ -153,8 +164,10 @@ class Stack:
                 "INFO",
                 "--concurrency",
                 str(concurrency),
+                "--pool",
+                pool,
                 "-Q",
-                "imagetasks",
+                queue,
                 "--hostname",
                 f"{name}@%h",
                 "--without-gossip",

@@ -20,9 +20,18 @@ def test_every_environment_setting_is_in_env_example():
 def _settings(env: dict) -> str:
     code = "from django.conf import settings as s; print(s.CELERY_BROKER_URL, s.SERVER_PORT, s.DATABASES['default']['ENGINE'])"
     return subprocess.run(
-        [sys.executable, "-c", f"import django, os; os.environ['DJANGO_SETTINGS_MODULE']='jimeng_server.settings'; {code}"],
+        [
+            sys.executable,
+            "-c",
+            f"import django, os; os.environ['DJANGO_SETTINGS_MODULE']='jimeng_server.settings'; {code}",
+        ],
         cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin", "JIMENG_ENV_FILE": "/nonexistent", "JIMENG_DATA_DIR": "/tmp/jimeng-config-test", **env},
+        env={
+            "PATH": "/usr/bin:/bin",
+            "JIMENG_ENV_FILE": "/nonexistent",
+            "JIMENG_DATA_DIR": "/tmp/jimeng-config-test",
+            **env,
+        },
         capture_output=True,
         text=True,
         check=True,
@@ -30,7 +39,9 @@ def _settings(env: dict) -> str:
 
 
 def test_original_redis_names_build_the_broker_url():
-    out = _settings({"REDIS_ADDR": "10.0.0.5:6380", "REDIS_PASSWORD": "p@ss/word", "REDIS_DB": "3", "SERVER_PORT": "8080"})
+    out = _settings(
+        {"REDIS_ADDR": "10.0.0.5:6380", "REDIS_PASSWORD": "p@ss/word", "REDIS_DB": "3", "SERVER_PORT": "8080"}
+    )
     assert out == "redis://:p%40ss%2Fword@10.0.0.5:6380/3 8080 django.db.backends.sqlite3"
 
 
@@ -41,4 +52,6 @@ def test_embedded_defaults():
 def test_env_file_is_read(tmp_path):
     env_file = tmp_path / ".env"
     env_file.write_text("REDIS_ADDR=redis.internal:6379\nSERVER_PORT=9000\n")
-    assert _settings({"JIMENG_ENV_FILE": str(env_file)}) == "redis://redis.internal:6379/0 9000 django.db.backends.sqlite3"
+    assert (
+        _settings({"JIMENG_ENV_FILE": str(env_file)}) == "redis://redis.internal:6379/0 9000 django.db.backends.sqlite3"
+    )

@@ -8,6 +8,7 @@ from django.utils import timezone
 from imagetasks import services
 from imagetasks.models import ImageTask, Status
 from providers.base import UpstreamError
+from tests.drive import drive
 
 pytestmark = pytest.mark.django_db
 
@@ -16,15 +17,26 @@ def _new(**kwargs):
     return services.task_create(user_id="user_123", prompt="a cat", **kwargs)
 
 
-def test_create_enqueues_after_commit(django_capture_on_commit_callbacks, monkeypatch):
-    sent = []
-    monkeypatch.setattr("imagetasks.tasks.process_image_task.apply_async", lambda args, **kw: sent.append(args))
+@pytest.fixture
+def sent(monkeypatch):
+    """Messages the services send to the broker, captured instead of sent."""
+    messages = []
+    monkeypatch.setattr(
+        "imagetasks.tasks.process_image_task.apply_async", lambda args, **kw: messages.append(("process", args, kw))
+    )
+    monkeypatch.setattr(
+        "imagetasks.tasks.poll_image_task.apply_async", lambda args, **kw: messages.append(("poll", args, kw))
+    )
+    return messages
+
+
+def test_create_enqueues_after_commit(django_capture_on_commit_callbacks, sent):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         task = _new()
         assert sent == []  # nothing leaves before the row is committed
     assert len(callbacks) == 1
     callbacks[0]()
-    assert sent == [(task.id,)]
+    assert sent == [("process", (task.id,), {"countdown": None, "queue": "imagetasks", "retry": False})]
 
 
 def test_broker_down_at_create_loses_nothing(django_capture_on_commit_callbacks, monkeypatch):
@@ -37,21 +49,52 @@ def test_broker_down_at_create_loses_nothing(django_capture_on_commit_callbacks,
     assert ImageTask.objects.get(pk=task.id).status == Status.PENDING  # the reconciler will enqueue it
 
 
-def test_duplicate_delivery_is_harmless():
+def test_submit_persists_the_upstream_id_then_polls():
     task = _new()
-    assert services.task_claim(task_id=task.id) is not None
-    assert services.task_claim(task_id=task.id) is None
-    services.task_process(task_id=task.id)  # a second delivery while the first runs: no-op
+    step = services.task_process(task_id=task.id)
     task.refresh_from_db()
     assert task.status == Status.PROCESSING
-    assert task.attempts == 1
+    assert task.upstream_task_id.startswith("local-")
+    assert task.submitted_at is not None
+    assert (step.action, step.seq) == ("poll", 0)
+    assert services.task_poll(task_id=task.id, seq=0) is None  # latency 0 in tests: done at once
+    task.refresh_from_db()
+    assert task.status == Status.COMPLETED
+    assert task.polls == 1
 
 
-def test_result_arriving_after_cancel_is_discarded():
+def test_duplicate_and_stale_polls_do_nothing(settings):
+    settings.LOCAL_PROVIDER_LATENCY_SECONDS = 60
     task = _new()
-    claimed = services.task_claim(task_id=task.id)
+    services.task_process(task_id=task.id)
+    first = services.task_poll(task_id=task.id, seq=0)
+    assert first.action == "poll" and first.seq == 1
+    assert services.task_poll(task_id=task.id, seq=0) is None  # the same message delivered twice
+    assert services.task_poll(task_id=task.id, seq=7) is None  # a message from nowhere
+    task.refresh_from_db()
+    assert task.polls == 1
+
+
+def test_duplicate_delivery_is_harmless(monkeypatch):
+    submits = []
+    original = services.registry.provider_get("local").submit
+    monkeypatch.setattr(
+        "providers.local.LocalProvider.submit", lambda self, request: submits.append(1) or original(request)
+    )
+    task = _new()
+    services.task_process(task_id=task.id)
+    assert services.task_process(task_id=task.id) is None  # the same wake-up delivered again
+    assert services.task_claim(task_id=task.id) is None
+    task.refresh_from_db()
+    assert (task.status, task.attempts, len(submits)) == (Status.PROCESSING, 1, 1)
+
+
+def test_result_arriving_after_cancel_is_discarded(settings):
+    settings.LOCAL_PROVIDER_LATENCY_SECONDS = 0
+    task = _new()
+    step = services.task_process(task_id=task.id)
     services.task_cancel(task_id=task.id)
-    assert services.task_complete(task=claimed, images=[{"name": "x.png"}]) is False
+    assert services.task_poll(task_id=task.id, seq=step.seq) is None
     task.refresh_from_db()
     assert task.status == Status.CANCELED
     assert task.result is None
@@ -75,11 +118,12 @@ def test_retryable_errors_back_off_then_fail(monkeypatch, settings):
         calls.append(request.task_id)
         raise UpstreamError("upstream is throttling (50429)", code="50429", retryable=True)
 
-    monkeypatch.setattr("providers.local.LocalProvider.generate", throttled)
+    monkeypatch.setattr("providers.local.LocalProvider.submit", throttled)
     task = _new()
-    delay = services.task_process(task_id=task.id)
+    step = services.task_process(task_id=task.id)
     task.refresh_from_db()
-    assert delay is not None and 0 < delay <= settings.TASK_RETRY_BACKOFF_SECONDS
+    assert step.action == "process"
+    assert 0 < step.delay <= settings.TASK_RETRY_BACKOFF_SECONDS
     assert task.status == Status.PENDING
     assert task.error_message == "upstream is throttling (50429) (will retry)"
     assert task.next_attempt_at > timezone.now()
@@ -96,29 +140,77 @@ def test_final_errors_fail_at_once(monkeypatch):
     def rejected(self, request):
         raise UpstreamError("prompt rejected by content moderation (50413)", code="50413")
 
-    monkeypatch.setattr("providers.local.LocalProvider.generate", rejected)
+    monkeypatch.setattr("providers.local.LocalProvider.submit", rejected)
     task = _new()
-    services.task_process(task_id=task.id)
+    drive(task.id)
     task.refresh_from_db()
     assert (task.status, task.attempts, task.error_code) == (Status.FAILED, 1, "50413")
+
+
+def test_a_generation_lost_upstream_is_submitted_again(monkeypatch):
+    outcomes = [UpstreamError("the Jimeng task expired", code="expired", retryable=True, resubmit=True)]
+    original = services.registry.provider_get("local").poll
+
+    def poll(self, request, upstream_task_id):
+        if outcomes:
+            raise outcomes.pop()
+        return original(request, upstream_task_id)
+
+    monkeypatch.setattr("providers.local.LocalProvider.poll", poll)
+    task = _new()
+    steps = drive(task.id)
+    task.refresh_from_db()
+    assert task.status == Status.COMPLETED
+    assert task.attempts == 2
+    assert [step.action for step in steps] == ["poll", "process", "poll"]
+
+
+def test_passing_poll_errors_keep_polling(monkeypatch):
+    outcomes = [UpstreamError("Jimeng did not answer in time (timeout)", code="timeout", retryable=True)] * 3
+    original = services.registry.provider_get("local").poll
+
+    def poll(self, request, upstream_task_id):
+        if outcomes:
+            raise outcomes.pop()
+        return original(request, upstream_task_id)
+
+    monkeypatch.setattr("providers.local.LocalProvider.poll", poll)
+    task = _new()
+    drive(task.id)
+    task.refresh_from_db()
+    assert (task.status, task.attempts, task.polls) == (Status.COMPLETED, 1, 4)
 
 
 def test_unexpected_exceptions_end_the_task_with_a_reason(monkeypatch):
     def broken(self, request):
         raise KeyError("boom")
 
-    monkeypatch.setattr("providers.local.LocalProvider.generate", broken)
+    monkeypatch.setattr("providers.local.LocalProvider.submit", broken)
     task = _new()
-    services.task_process(task_id=task.id)
+    drive(task.id)
     task.refresh_from_db()
     assert task.status == Status.FAILED
     assert task.error_message == "internal error while generating (KeyError)"
 
 
-def test_retry_gives_a_fresh_attempt_budget(settings, monkeypatch):
+def test_deadline_fails_a_generation_that_never_ends(settings):
+    settings.LOCAL_PROVIDER_LATENCY_SECONDS = 3600
+    task = _new()
+    step = services.task_process(task_id=task.id)
+    ImageTask.objects.filter(pk=task.id).update(
+        submitted_at=timezone.now() - timedelta(seconds=settings.TASK_DEADLINE_SECONDS + 1)
+    )
+    assert services.task_poll(task_id=task.id, seq=step.seq) is None
+    task.refresh_from_db()
+    assert task.status == Status.FAILED
+    assert task.error_code == "timeout"
+    assert task.error_message.startswith(f"timed out after {settings.TASK_DEADLINE_SECONDS + 1} s")
+
+
+def test_retry_gives_a_fresh_attempt_budget(settings):
     settings.LOCAL_PROVIDER_FAILURE_RATE = 1.0
     task = _new()
-    services.task_process(task_id=task.id)
+    drive(task.id)
     task.refresh_from_db()
     assert task.status == Status.FAILED
     settings.LOCAL_PROVIDER_FAILURE_RATE = 0.0
@@ -129,24 +221,22 @@ def test_retry_gives_a_fresh_attempt_budget(settings, monkeypatch):
         1 + settings.TASK_MAX_ATTEMPTS,
         "",
     )
-    services.task_process(task_id=task.id)
+    drive(task.id)
     task.refresh_from_db()
     assert task.status == Status.COMPLETED
     assert task.attempts == 2
 
 
-def test_reconcile_requeues_lost_pending_and_recovers_expired_leases(
-    django_capture_on_commit_callbacks, monkeypatch, settings
-):
-    sent = []
-    monkeypatch.setattr(
-        "imagetasks.tasks.process_image_task.apply_async", lambda args, **kw: sent.append((args[0], kw))
-    )
+def test_reconcile(django_capture_on_commit_callbacks, sent, settings):
+    settings.LOCAL_PROVIDER_LATENCY_SECONDS = 3600
     old = timezone.now() - timedelta(seconds=settings.TASK_REQUEUE_AFTER_SECONDS + 5)
-    fresh, lost, backing_off, stuck, exhausted = (_new() for _ in range(5))
+    fresh, lost, backing_off, polling, overdue, stuck, exhausted = (_new() for _ in range(7))
     ImageTask.objects.filter(pk__in=[lost.id, backing_off.id]).update(updated_at=old)
     ImageTask.objects.filter(pk=backing_off.id).update(next_attempt_at=timezone.now() + timedelta(seconds=30))
-    for task in (stuck, exhausted):
+    for task in (polling, overdue):
+        services.task_process(task_id=task.id)
+    ImageTask.objects.filter(pk=overdue.id).update(next_attempt_at=old)  # its poll message was lost
+    for task in (stuck, exhausted):  # workers died between claim and submit
         services.task_claim(task_id=task.id)
     ImageTask.objects.filter(pk__in=[stuck.id, exhausted.id]).update(
         lease_expires_at=timezone.now() - timedelta(seconds=1)
@@ -156,10 +246,13 @@ def test_reconcile_requeues_lost_pending_and_recovers_expired_leases(
     with django_capture_on_commit_callbacks(execute=True):
         report = services.tasks_reconcile()
 
-    assert report == {"requeued": 1, "recovered": 1, "failed": 1}
-    assert [task_id for task_id, _ in sent] == [lost.id, stuck.id]
+    assert report == {"requeued": 1, "polled": 1, "recovered": 1, "failed": 1}
+    assert sorted((kind, args[0]) for kind, args, _ in sent) == sorted(
+        [("process", lost.id), ("poll", overdue.id), ("process", stuck.id)]
+    )
     assert ImageTask.objects.get(pk=stuck.id).status == Status.PENDING
     exhausted.refresh_from_db()
     assert exhausted.status == Status.FAILED
     assert exhausted.error_message == "the worker running this task stopped before finishing (gave up after 1 attempts)"
     assert ImageTask.objects.get(pk=fresh.id).status == Status.PENDING
+    assert ImageTask.objects.get(pk=polling.id).upstream_task_id  # untouched: its poll chain is alive

@@ -5,6 +5,7 @@ from rest_framework.test import APIClient
 
 from imagetasks import services
 from imagetasks.models import ImageTask, Status
+from tests.drive import drive
 
 pytestmark = pytest.mark.django_db
 
@@ -74,7 +75,7 @@ def test_completed_result_has_the_image_url(client, settings):
     task_id = client.post(
         "/api/v1/ai/image/task", {**SEED_BODY, "size": "640x512", "model": "jimeng_t2i_v30"}, format="json"
     ).json()["data"]["task_id"]
-    services.task_process(task_id=task_id)
+    drive(task_id)
     data = client.get(f"/api/v1/ai/image/result/{task_id}").json()["data"]
     assert data["status"] == "completed"
     assert data["result"]["image_url"] == f"http://testserver/media/images/{task_id}/1-0.png"
@@ -93,7 +94,7 @@ def test_completed_result_has_the_image_url(client, settings):
 def test_failed_result_says_why(client, settings):
     settings.LOCAL_PROVIDER_FAILURE_RATE = 1.0
     task_id = client.post("/api/v1/ai/image/task", SEED_BODY, format="json").json()["data"]["task_id"]
-    services.task_process(task_id=task_id)
+    drive(task_id)
     data = client.get(f"/api/v1/ai/image/result/{task_id}").json()["data"]
     assert data["status"] == "failed"
     assert data["message"] == "simulated failure of the local provider (LOCAL_PROVIDER_FAILURE_RATE)"
@@ -151,7 +152,7 @@ def test_cancel_and_retry(client):
     retried = client.post(f"/api/v1/tasks/{task_id}/retry")
     assert retried.status_code == 202
     assert retried.json()["data"]["status"] == "pending"
-    services.task_process(task_id=task_id)
+    drive(task_id)
     assert ImageTask.objects.get(pk=task_id).status == Status.COMPLETED
 
     cancel_done = client.post(f"/api/v1/tasks/{task_id}/cancel")

@@ -1,0 +1,107 @@
+"""Ark (方舟) images API: OpenAI-style, synchronous — one request returns the images.
+
+Seedream 3.0 text-to-image, Seedream 4.x (text and reference images) and SeedEdit 3.0."""
+
+from __future__ import annotations
+
+import base64
+
+import requests
+from django.conf import settings
+
+from .base import GenerationRequest, Image, Provider, UpstreamError
+
+# error.code -> (message, retryable). VOLCENGINE.md §5.
+CODES: dict[str, tuple[str, bool]] = {
+    "MissingParameter": ("invalid request: a required parameter is missing", False),
+    "InvalidParameter": ("invalid request", False),
+    "InputTextSensitiveContentDetected": ("prompt rejected by content moderation", False),
+    "InputImageSensitiveContentDetected": ("reference image rejected by content moderation", False),
+    "OutputImageSensitiveContentDetected": ("generated image rejected by content moderation", True),
+    "AuthenticationError": ("Ark rejected the API key; check ARK_API_KEY", False),
+    "AccountOverdueError": ("the Volcengine account is overdue; top it up in the console", False),
+    "AccessDenied": ("Ark denied access to this model for the account", False),
+    "InvalidEndpointOrModel.NotFound": ("Ark does not know this model or endpoint, or it is not enabled", False),
+}
+SEED_MODELS = {"doubao-seedream-3-0-t2i-250415", "doubao-seededit-3-0-i2i-250628"}
+GROUP_MODELS = {"doubao-seedream-4-0-250828"}
+
+
+def error_from_response(status: int, body: dict | None) -> UpstreamError:
+    error = (body or {}).get("error") or {}
+    code = str(error.get("code") or f"http_{status}")
+    detail = str(error.get("message") or "")
+    if code in CODES:
+        text, retryable = CODES[code]
+        if code in {"InvalidParameter", "MissingParameter"} and detail:
+            text = f"{text}: {detail}"
+        return UpstreamError(f"{text} ({code})", code=code, retryable=retryable)
+    if status == 429 or code.startswith("RateLimitExceeded"):
+        return UpstreamError(f"Ark rate limit reached ({code})", code=code, retryable=True)
+    if status >= 500:
+        return UpstreamError(f"Ark is unavailable or overloaded ({code})", code=code, retryable=True)
+    return UpstreamError(f"Ark error {code}: {detail}".rstrip(": "), code=code)
+
+
+class ArkProvider(Provider):
+    name = "ark"
+    style = "sync"
+
+    def __init__(self):
+        self.session = requests.Session()  # connection reuse across tasks in this process
+
+    def is_configured(self) -> bool:
+        return bool(settings.ARK_API_KEY)
+
+    def request_body(self, request: GenerationRequest) -> dict:
+        body: dict = {
+            "model": request.model,
+            "prompt": request.prompt,
+            "size": f"{request.width}x{request.height}",
+            "response_format": "url",
+            "watermark": settings.ARK_WATERMARK,
+        }
+        if request.reference_images:
+            images = list(request.reference_images)
+            body["image"] = images[0] if len(images) == 1 else images
+        if request.model in SEED_MODELS and request.seed is not None:
+            body["seed"] = request.seed
+        if request.model in GROUP_MODELS:
+            body["sequential_image_generation"] = "disabled"
+        return body
+
+    def generate(self, request: GenerationRequest) -> list[Image]:
+        url = settings.ARK_BASE_URL.rstrip("/") + "/images/generations"
+        try:
+            response = self.session.post(
+                url,
+                json=self.request_body(request),
+                headers={"Authorization": f"Bearer {settings.ARK_API_KEY}"},
+                timeout=(settings.ARK_CONNECT_TIMEOUT_SECONDS, settings.ARK_READ_TIMEOUT_SECONDS),
+            )
+        except requests.Timeout:
+            raise UpstreamError("Ark did not answer in time (timeout)", code="timeout", retryable=True) from None
+        except requests.RequestException:
+            raise UpstreamError(
+                "could not reach Ark (connection error)", code="connection_error", retryable=True
+            ) from None
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if response.status_code != 200 or not isinstance(body, dict):
+            raise error_from_response(response.status_code, body if isinstance(body, dict) else None)
+        images, errors = [], []
+        for item in body.get("data") or []:
+            if item.get("url"):
+                images.append(Image(url=item["url"]))
+            elif item.get("b64_json"):
+                images.append(Image(data=base64.b64decode(item["b64_json"])))
+            elif item.get("error"):
+                errors.append(item["error"])
+        if not images:
+            if errors:
+                first = errors[0]
+                raise error_from_response(400, {"error": first})
+            raise UpstreamError("Ark answered without an image", code="no_image", retryable=True)
+        return images

@@ -1,0 +1,228 @@
+"""Jimeng (即梦) through Volcengine's official SDK: submit a generation, then poll for it.
+
+The SDK's `VisualService` is a singleton whose constructor resets host, scheme and keys; it is built
+and configured here and nowhere else. Every outcome — business codes, gateway errors, the SDK's bare
+exceptions, timeouts — is classified into retry or fail with a message a user can read."""
+
+from __future__ import annotations
+
+import ast
+import base64
+import json
+import logging
+import threading
+
+from django.conf import settings
+
+from .base import GenerationRequest, Image, PollResult, Provider, UpstreamError
+
+log = logging.getLogger(__name__)
+
+SUCCESS = 10000
+# code -> (message, retryable, needs a new generation). VOLCENGINE.md §2.
+CODES: dict[int, tuple[str, bool, bool]] = {
+    50411: ("reference image rejected by content moderation", False, False),
+    50412: ("prompt rejected by content moderation", False, False),
+    50413: ("prompt rejected by content moderation (sensitive or copyrighted words)", False, False),
+    50511: ("generated image rejected by content moderation", True, True),
+    50512: ("generated text rejected by content moderation", False, False),
+    50518: ("reference image rejected as copyrighted", False, False),
+    50519: ("generated image rejected as copyrighted", True, True),
+    50520: ("content moderation service error", False, False),
+    50521: ("content moderation service error", False, False),
+    50522: ("content moderation service error", False, False),
+    50200: ("invalid request", False, False),
+    50201: ("missing request parameter", False, False),
+    50204: ("reference image too large", False, False),
+    50205: ("reference image is empty", False, False),
+    50206: ("reference image could not be decoded", False, False),
+    50207: ("reference image size not accepted", False, False),
+    50213: ("request body too large", False, False),
+    50215: ("input not acceptable", False, False),
+    50400: ("Volcengine refused the credentials, or the Jimeng service is not enabled for this account", False, False),
+    50429: ("Volcengine rate limit (QPS) reached", True, False),
+    50430: ("Volcengine concurrency limit reached", True, False),
+    50500: ("Volcengine internal error", True, False),
+    50501: ("Volcengine internal error", True, False),
+}
+# Gateway errors (ResponseMetadata.Error.Code) that a later try may get past.
+RETRYABLE_GATEWAY = {
+    "RequestLimitExceeded",
+    "FlowLimitExceeded",
+    "ServiceUnavailable",
+    "InternalError",
+    "InternalServiceError",
+}
+AUTH_GATEWAY = {
+    "SignatureDoesNotMatch",
+    "InvalidAccessKey",
+    "InvalidCredential",
+    "MissingAuthenticationToken",
+    "AccessDenied",
+}
+
+_client_lock = threading.Lock()
+_client = None
+
+
+def _current(client) -> tuple:
+    info = client.service_info
+    credentials = info.credentials
+    return (credentials.ak, credentials.sk, info.host, info.scheme, info.connection_timeout, info.socket_timeout)
+
+
+def visual_service():
+    """The one configured VisualService. Any `VisualService()` call anywhere re-runs its constructor
+    on the shared instance and resets host, scheme and keys, so the configuration is checked (not
+    just remembered) on every use and set again where it drifted."""
+    global _client
+    wanted = (
+        settings.VOLCENGINE_ACCESS_KEY,
+        settings.VOLCENGINE_SECRET_KEY,
+        settings.VOLCENGINE_HOST,
+        settings.VOLCENGINE_SCHEME,
+        settings.VOLCENGINE_CONNECT_TIMEOUT_SECONDS,
+        settings.VOLCENGINE_READ_TIMEOUT_SECONDS,
+    )
+    with _client_lock:
+        if _client is None:
+            from volcengine.visual.VisualService import VisualService
+
+            _client = VisualService()
+        if _current(_client) != wanted:
+            access_key, secret_key, host, scheme, connect_timeout, read_timeout = wanted
+            _client.set_ak(access_key)
+            _client.set_sk(secret_key)
+            _client.set_host(host)
+            _client.set_scheme(scheme)
+            _client.set_connection_timeout(connect_timeout)
+            _client.set_socket_timeout(read_timeout)
+        return _client
+
+
+def error_from_code(code: int, message: str) -> UpstreamError:
+    known = CODES.get(code)
+    if known is None:
+        return UpstreamError(f"Jimeng error {code}: {message}", code=str(code))
+    text, retryable, resubmit = known
+    detail = f": {message}" if code in {50200, 50201, 50213, 50215} and message else ""
+    return UpstreamError(f"{text} ({code}){detail}", code=str(code), retryable=retryable, resubmit=resubmit)
+
+
+def error_from_body(body: dict) -> UpstreamError | None:
+    if isinstance(body.get("code"), int):
+        return error_from_code(body["code"], str(body.get("message") or ""))
+    gateway = (body.get("ResponseMetadata") or {}).get("Error")
+    if isinstance(gateway, dict):
+        code = str(gateway.get("Code", ""))
+        if code in AUTH_GATEWAY:
+            return UpstreamError(
+                f"Volcengine rejected the request signature or access key ({code}); check VOLCENGINE_ACCESS_KEY and VOLCENGINE_SECRET_KEY",
+                code=code,
+            )
+        return UpstreamError(
+            f"Volcengine gateway error {code}: {gateway.get('Message', '')}",
+            code=code,
+            retryable=code in RETRYABLE_GATEWAY,
+        )
+    return None
+
+
+def error_from_exception(exc: Exception) -> UpstreamError:
+    """The SDK raises a bare Exception: its text is the bytes repr of a non-200 body, or the text of
+    a connection error or timeout."""
+    text = str(exc)
+    try:
+        raw = ast.literal_eval(text)
+        body = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+    except (ValueError, SyntaxError, TypeError, UnicodeDecodeError):
+        body = None
+    if isinstance(body, dict):
+        error = error_from_body(body)
+        if error is not None:
+            return error
+    lowered = text.lower()
+    if "timed out" in lowered or "timeout" in lowered:
+        return UpstreamError("Jimeng did not answer in time (timeout)", code="timeout", retryable=True)
+    if any(word in lowered for word in ("connection", "remote end closed", "max retries", "reset by peer")):
+        return UpstreamError("could not reach Jimeng (connection error)", code="connection_error", retryable=True)
+    return UpstreamError(f"unexpected answer from Jimeng: {text[:200]}", code="bad_response", retryable=True)
+
+
+class JimengProvider(Provider):
+    name = "jimeng"
+    style = "async"
+
+    def is_configured(self) -> bool:
+        return bool(settings.VOLCENGINE_ACCESS_KEY and settings.VOLCENGINE_SECRET_KEY)
+
+    def _call(self, method: str, form: dict) -> dict:
+        try:
+            response = getattr(visual_service(), method)(form)
+        except Exception as exc:  # noqa: BLE001 - the SDK raises nothing more specific
+            raise error_from_exception(exc) from None
+        if not isinstance(response, dict):
+            raise UpstreamError(
+                "unexpected answer from Jimeng (not a JSON object)", code="bad_response", retryable=True
+            )
+        if response.get("code") != SUCCESS:
+            raise error_from_body(response) or UpstreamError(
+                "unexpected answer from Jimeng (no code)", code="bad_response", retryable=True
+            )
+        return response.get("data") or {}
+
+    def submit_form(self, request: GenerationRequest) -> dict:
+        form: dict = {
+            "req_key": request.model,
+            "prompt": request.prompt,
+            "width": request.width,
+            "height": request.height,
+        }
+        options = request.options
+        if request.model in {"jimeng_t2i_v40", "jimeng_seedream46_cvtob"}:
+            if request.reference_images:
+                form["image_urls"] = list(request.reference_images)
+            for key in ("scale", "force_single"):
+                if options.get(key) is not None:
+                    form[key] = options[key]
+        else:
+            form["seed"] = request.seed if request.seed is not None else -1
+            if options.get("use_pre_llm") is not None:
+                form["use_pre_llm"] = options["use_pre_llm"]
+        return form
+
+    def submit(self, request: GenerationRequest) -> str:
+        data = self._call("cv_sync2async_submit_task", self.submit_form(request))
+        task_id = data.get("task_id")
+        if not task_id:
+            raise UpstreamError("Jimeng accepted the task but returned no task id", code="bad_response", retryable=True)
+        return str(task_id)
+
+    def poll(self, request: GenerationRequest, upstream_task_id: str) -> PollResult:
+        req_json = {
+            "return_url": True,
+            "logo_info": {"add_logo": False, "position": 0, "language": 0, "opacity": 1, "logo_text_content": ""},
+        }
+        form = {"req_key": request.model, "task_id": upstream_task_id, "req_json": json.dumps(req_json)}
+        data = self._call("cv_sync2async_get_result", form)
+        status = data.get("status")
+        if status in {"in_queue", "generating"}:
+            return PollResult(done=False)
+        if status == "done":
+            urls = data.get("image_urls") or []
+            encoded = data.get("binary_data_base64") or []
+            images = [Image(url=url) for url in urls] or [Image(data=base64.b64decode(item)) for item in encoded]
+            if not images:
+                raise UpstreamError(
+                    "Jimeng finished the task but returned no image", code="no_image", retryable=True, resubmit=True
+                )
+            return PollResult(done=True, images=tuple(images))
+        if status == "not_found":
+            raise UpstreamError(
+                "Jimeng no longer knows this task (not_found)", code="not_found", retryable=True, resubmit=True
+            )
+        if status == "expired":
+            raise UpstreamError(
+                "the Jimeng task expired before its result was fetched", code="expired", retryable=True, resubmit=True
+            )
+        raise UpstreamError(f"unexpected Jimeng task status {status!r}", code="bad_response", retryable=True)

@@ -1,0 +1,643 @@
+"""A fake Volcengine for tests and local experiments: Jimeng's async visual API (V4-signed) and Ark's
+images API (Bearer), spoken exactly as VOLCENGINE.md describes, with fault injection and counters.
+
+Run by hand: `python -m tests.fakes.upstream --port 9900 --latency 5` (or `make fake-upstream`).
+Tests start it in-process (`FakeUpstream(...).start()`) and read its counters directly; other
+processes can read them at GET /_fake/state and change settings with POST /_fake/config."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import hmac
+import io
+import itertools
+import json
+import random
+import re
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, quote, urlsplit
+
+from PIL import Image
+
+REGION, SERVICE = "cn-north-1", "cv"
+JIMENG_VERSION = "2022-08-31"
+JIMENG_KEYS = {"jimeng_t2i_v30", "jimeng_t2i_v31", "jimeng_t2i_v40", "jimeng_seedream46_cvtob"}
+ARK_MODELS = {
+    "doubao-seedream-3-0-t2i-250415",
+    "doubao-seedream-4-0-250828",
+    "doubao-seededit-3-0-i2i-250628",
+}
+# HTTP status the real API answers with for each business code (VOLCENGINE.md §2).
+CODE_STATUS = {50400: 401, 50429: 429, 50430: 429, 50500: 500, 50501: 500}
+CODE_MESSAGES = {
+    50411: "Pre Img Risk Not Pass",
+    50412: "Pre Text Risk Not Pass",
+    50413: "Post Text Risk Not Pass",
+    50511: "Post Img Risk Not Pass",
+    50512: "Post Text Risk Not Pass",
+    50518: "Pre Img Copyright Not Pass",
+    50519: "Post Img Copyright Not Pass",
+    50520: "Risk Internal Error",
+    50521: "Antidirt Internal Error",
+    50522: "Image Copyright Internal Error",
+    50200: "Request Invalid Args",
+    50201: "Request Missing Args",
+    50204: "Image Size Exceeds Limit",
+    50205: "Image Empty",
+    50206: "Image Decode Error",
+    50207: "Image Size Invalid",
+    50213: "Request Body Too Large",
+    50215: "Input Not Acceptable",
+    50400: "Access Denied: Service Not Enabled",
+    50429: "Request Has Reached API Limit, Please Try Later",
+    50430: "Request Has Reached API Concurrent Limit, Please Try Later",
+    50500: "Internal Error",
+    50501: "Internal RPC Error",
+}
+ARK_ERROR_STATUS = {
+    "MissingParameter": 400,
+    "InvalidParameter": 400,
+    "InputTextSensitiveContentDetected": 400,
+    "InputImageSensitiveContentDetected": 400,
+    "OutputImageSensitiveContentDetected": 400,
+    "AuthenticationError": 401,
+    "AccountOverdueError": 403,
+    "AccessDenied": 403,
+    "InvalidEndpointOrModel.NotFound": 404,
+    "RateLimitExceeded.EndpointRPMExceeded": 429,
+    "RateLimitExceeded.EndpointTPMExceeded": 429,
+    "InternalServiceError": 500,
+    "ServerOverloaded": 503,
+}
+
+
+# --- Volcengine V4 signature (VOLCENGINE.md §4) --------------------------------------------------
+
+
+def _hmac(key: bytes, text: str) -> bytes:
+    return hmac.new(key, text.encode(), hashlib.sha256).digest()
+
+
+def canonical_query(query: str) -> str:
+    pairs = sorted(parse_qsl(query, keep_blank_values=True))
+    return "&".join(f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}" for k, v in pairs).replace("+", "%20")
+
+
+def signature(
+    *, secret_key: str, method: str, query: str, headers: dict[str, str], signed: list[str], body: bytes
+) -> str:
+    x_date = headers["x-date"]
+    short_date = x_date[:8]
+    body_hash = hashlib.sha256(body).hexdigest()
+    lines = []
+    for name in signed:
+        value = headers.get(name, "").strip()
+        if name == "host" and (value.endswith(":80") or value.endswith(":443")):
+            value = value.rsplit(":", 1)[0]
+        lines.append(f"{name}:{value}\n")
+    canonical = f"{method}\n/\n{canonical_query(query)}\n" + "".join(lines) + "\n" + ";".join(signed) + "\n" + body_hash
+    scope = f"{short_date}/{REGION}/{SERVICE}/request"
+    string_to_sign = f"HMAC-SHA256\n{x_date}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
+    key = _hmac(_hmac(_hmac(_hmac(secret_key.encode(), short_date), REGION), SERVICE), "request")
+    return hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+
+
+# --- Settings and state ------------------------------------------------------------------------------
+
+
+@dataclass
+class Fault:
+    """An injected failure. `api`: submit | result | ark | any. `kind`: code (answer with `code`),
+    not_found, expired, slow (answer after `delay` seconds), drop (close the connection unanswered).
+    Applies `times` times (None: always), to a `rate` share of requests, or to prompts containing
+    `prompt_contains`."""
+
+    api: str = "any"
+    kind: str = "code"
+    code: int | str = 0
+    times: int | None = None
+    rate: float | None = None
+    prompt_contains: str | None = None
+    delay: float = 0.0
+
+
+@dataclass
+class FakeConfig:
+    access_key: str = "AKFAKEEXAMPLE"
+    secret_key: str = "SKFAKEEXAMPLE"
+    ark_api_key: str = "ark-fake-key"
+    latency: float = 1.0  # seconds a generation takes (Jimeng: submit → done; Ark: the request)
+    in_queue_share: float = 0.2  # the first part of the latency reports in_queue, the rest generating
+    task_ttl: float = 12 * 3600  # after this, GetResult answers "expired"
+    max_concurrency: int | None = None  # above this many generations at once, answer 50430 / 429
+    images_multi: int = 2  # images a 4.x model returns unless force_single
+    faults: list[Fault] = field(default_factory=list)
+
+
+@dataclass
+class _Task:
+    req_key: str
+    prompt: str
+    width: int
+    height: int
+    count: int
+    submitted: float
+    done_at: float
+
+
+class FakeState:
+    def __init__(self, config: FakeConfig):
+        self.config = config
+        self.lock = threading.Lock()
+        self.tasks: dict[str, _Task] = {}
+        self.submissions: Counter[str] = Counter()  # prompt -> accepted submissions (Jimeng and Ark)
+        self.requests: Counter[str] = Counter()  # action -> requests seen
+        self.signature_failures = 0
+        self.peak_concurrency = 0
+        self._ark_in_flight = 0
+        self._ids = itertools.count(7392616336519610409)
+
+    def reset(self, config: FakeConfig | None = None) -> None:
+        with self.lock:
+            if config is not None:
+                self.config = config
+            self.tasks.clear()
+            self.submissions.clear()
+            self.requests.clear()
+            self.signature_failures = 0
+            self.peak_concurrency = 0
+
+    def active(self, now: float) -> int:
+        jimeng = sum(1 for task in self.tasks.values() if task.submitted <= now < task.done_at)
+        return jimeng + self._ark_in_flight
+
+    def pick_fault(self, api: str, prompt: str = "") -> Fault | None:
+        with self.lock:
+            for fault in self.config.faults:
+                if fault.api not in (api, "any"):
+                    continue
+                if fault.prompt_contains is not None and fault.prompt_contains not in prompt:
+                    continue
+                if fault.times is not None and fault.times <= 0:
+                    continue
+                if fault.rate is not None and random.random() >= fault.rate:
+                    continue
+                if fault.times is not None:
+                    fault.times -= 1
+                return fault
+        return None
+
+    def snapshot(self) -> dict:
+        with self.lock:
+            return {
+                "submissions": dict(self.submissions),
+                "total_submissions": sum(self.submissions.values()),
+                "requests": dict(self.requests),
+                "signature_failures": self.signature_failures,
+                "peak_concurrency": self.peak_concurrency,
+                "active": self.active(time.monotonic()),
+            }
+
+
+class _Dropped(Exception):
+    pass
+
+
+def _png(width: int, height: int, seed: str) -> bytes:
+    digest = hashlib.sha256(seed.encode()).digest()
+    picture = Image.new("RGB", (width, height), tuple(digest[:3]))
+    out = io.BytesIO()
+    picture.save(out, format="PNG", compress_level=1)
+    return out.getvalue()
+
+
+# --- HTTP ------------------------------------------------------------------------------------------
+
+
+class Handler(BaseHTTPRequestHandler):
+    server_version = "FakeVolcengine/1.0"
+    protocol_version = "HTTP/1.1"
+    state: FakeState  # set on the subclass made per server
+
+    def log_message(self, format, *args):
+        pass
+
+    # --- plumbing
+    def _send(self, status: int, payload: dict | bytes, content_type: str = "application/json") -> None:
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _drop(self) -> None:
+        self.close_connection = True
+        raise _Dropped
+
+    def _apply(self, fault: Fault | None) -> Fault | None:
+        """Slow and drop faults act here; others are returned for the caller to answer with."""
+        if fault is None:
+            return None
+        if fault.kind == "slow":
+            time.sleep(fault.delay)
+            return None
+        if fault.kind == "drop":
+            self._drop()
+        return fault
+
+    def do_GET(self):
+        try:
+            path = urlsplit(self.path).path
+            if path == "/_fake/state":
+                return self._send(200, self.state.snapshot())
+            match = re.fullmatch(r"/images/([\w-]+)/(\d+)x(\d+)/(\d+)\.png", path)
+            if match:
+                seed, width, height, index = match.groups()
+                return self._send(200, _png(int(width), int(height), f"{seed}/{index}"), "image/png")
+            return self._send(404, {"error": "not found"})
+        except _Dropped:
+            return
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length)
+        parts = urlsplit(self.path)
+        try:
+            if parts.path == "/_fake/config":
+                return self._configure(body)
+            if parts.path == "/_fake/reset":
+                self.state.reset()
+                return self._send(200, {"ok": True})
+            if parts.path == "/api/v3/images/generations":
+                return self._ark(body)
+            if parts.path == "/":
+                return self._jimeng(parts.query, body)
+            return self._send(404, {"error": "not found"})
+        except _Dropped:
+            return
+
+    def _configure(self, body: bytes) -> None:
+        changes = json.loads(body or b"{}")
+        faults = [Fault(**fault) for fault in changes.pop("faults", [])] if "faults" in changes else None
+        with self.state.lock:
+            for key, value in changes.items():
+                setattr(self.state.config, key, value)
+            if faults is not None:
+                self.state.config.faults = faults
+        self._send(200, asdict(self.state.config))
+
+    # --- Jimeng
+    def _gateway_error(self, status: int, code: str, message: str, action: str = "", version: str = "") -> None:
+        self._send(
+            status,
+            {
+                "ResponseMetadata": {
+                    "RequestId": uuid.uuid4().hex,
+                    "Action": action,
+                    "Version": version,
+                    "Service": SERVICE,
+                    "Region": REGION,
+                    "Error": {"Code": code, "Message": message},
+                }
+            },
+        )
+
+    def _business(self, code: int, data: dict | None = None, message: str | None = None) -> None:
+        status = 200 if code == 10000 else CODE_STATUS.get(code, 400)
+        self._send(
+            status,
+            {
+                "code": code,
+                "data": data,
+                "message": message or ("Success" if code == 10000 else CODE_MESSAGES.get(code, "Error")),
+                "request_id": uuid.uuid4().hex,
+                "status": code,
+                "time_elapsed": "12.3ms",
+            },
+        )
+
+    def _verify(self, query: str, body: bytes) -> bool:
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        auth = headers.get("authorization", "")
+        match = re.fullmatch(
+            r"HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/([^/]+)/request, SignedHeaders=([^,]+), Signature=([0-9a-f]+)",
+            auth,
+        )
+        if not match or "x-date" not in headers:
+            return False
+        access_key, short_date, region, service, signed, given = match.groups()
+        if access_key != self.state.config.access_key or (region, service) != (REGION, SERVICE):
+            return False
+        if headers.get("x-content-sha256") != hashlib.sha256(body).hexdigest() or not headers["x-date"].startswith(
+            short_date
+        ):
+            return False
+        expected = signature(
+            secret_key=self.state.config.secret_key,
+            method="POST",
+            query=query,
+            headers=headers,
+            signed=signed.split(";"),
+            body=body,
+        )
+        return hmac.compare_digest(expected, given)
+
+    def _jimeng(self, query: str, body: bytes) -> None:
+        params = dict(parse_qsl(query))
+        action, version = params.get("Action", ""), params.get("Version", "")
+        if not self._verify(query, body):
+            with self.state.lock:
+                self.state.signature_failures += 1
+            return self._gateway_error(
+                401,
+                "SignatureDoesNotMatch",
+                "The request signature we calculated does not match the signature you provided.",
+                action,
+                version,
+            )
+        if version != JIMENG_VERSION or action not in {"CVSync2AsyncSubmitTask", "CVSync2AsyncGetResult"}:
+            return self._gateway_error(
+                404,
+                "InvalidActionOrVersion",
+                f"Could not find operation {action} for version {version}",
+                action,
+                version,
+            )
+        try:
+            form = json.loads(body)
+        except ValueError:
+            return self._business(50200, message="Request Invalid Args: body is not JSON")
+        with self.state.lock:
+            self.state.requests[action] += 1
+        if action == "CVSync2AsyncSubmitTask":
+            return self._submit(form)
+        return self._result(form)
+
+    def _submit(self, form: dict) -> None:
+        prompt = form.get("prompt") if isinstance(form.get("prompt"), str) else ""
+        fault = self._apply(self.state.pick_fault("submit", prompt))
+        if fault is not None:
+            return self._business(int(fault.code) if fault.kind == "code" else 50500)
+        problem = _validate_jimeng(form)
+        if problem:
+            code, message = problem
+            return self._business(code, message=f"{CODE_MESSAGES[code]}: {message}")
+        now = time.monotonic()
+        with self.state.lock:
+            config = self.state.config
+            if config.max_concurrency is not None and self.state.active(now) >= config.max_concurrency:
+                code = 50430
+            else:
+                code = 10000
+                task_id = str(next(self.state._ids))
+                width, height = _jimeng_size(form)
+                multi = form["req_key"] in {"jimeng_t2i_v40", "jimeng_seedream46_cvtob"} and not form.get(
+                    "force_single"
+                )
+                self.state.tasks[task_id] = _Task(
+                    req_key=form["req_key"],
+                    prompt=prompt,
+                    width=width,
+                    height=height,
+                    count=config.images_multi if multi else 1,
+                    submitted=now,
+                    done_at=now + config.latency,
+                )
+                self.state.submissions[prompt] += 1
+                self.state.peak_concurrency = max(self.state.peak_concurrency, self.state.active(now))
+        if code != 10000:
+            return self._business(code)
+        return self._business(10000, {"task_id": task_id})
+
+    def _result(self, form: dict) -> None:
+        task = self.state.tasks.get(str(form.get("task_id", "")))
+        fault = self._apply(self.state.pick_fault("result", task.prompt if task else ""))
+        if fault is not None:
+            if fault.kind == "not_found":
+                return self._business(10000, {"status": "not_found", "image_urls": None, "binary_data_base64": None})
+            if fault.kind == "expired":
+                return self._business(10000, {"status": "expired", "image_urls": None, "binary_data_base64": None})
+            return self._business(int(fault.code))
+        if not isinstance(form.get("req_json", ""), str):
+            return self._business(50200, message="Request Invalid Args: req_json must be a JSON string")
+        try:
+            req_json = json.loads(form.get("req_json") or "{}")
+        except ValueError:
+            return self._business(50200, message="Request Invalid Args: req_json is not valid JSON")
+        if task is None or task.req_key != form.get("req_key"):
+            return self._business(10000, {"status": "not_found", "image_urls": None, "binary_data_base64": None})
+        now = time.monotonic()
+        if now - task.submitted > self.state.config.task_ttl:
+            return self._business(10000, {"status": "expired", "image_urls": None, "binary_data_base64": None})
+        if now < task.done_at:
+            queued = now < task.submitted + (task.done_at - task.submitted) * self.state.config.in_queue_share
+            return self._business(
+                10000,
+                {"status": "in_queue" if queued else "generating", "image_urls": None, "binary_data_base64": None},
+            )
+        host = self.headers.get("Host")
+        task_id = form["task_id"]
+        if req_json.get("return_url"):
+            urls = [f"http://{host}/images/{task_id}/{task.width}x{task.height}/{n}.png" for n in range(task.count)]
+            return self._business(10000, {"status": "done", "image_urls": urls, "binary_data_base64": None})
+        images = [base64.b64encode(_png(task.width, task.height, f"{task_id}/{n}")).decode() for n in range(task.count)]
+        return self._business(10000, {"status": "done", "image_urls": None, "binary_data_base64": images})
+
+    # --- Ark
+    def _ark_error(self, code: str, message: str, param: str = "") -> None:
+        self._send(
+            ARK_ERROR_STATUS.get(code, 400),
+            {"error": {"code": code, "message": message, "param": param, "type": "BadRequest"}},
+        )
+
+    def _ark(self, body: bytes) -> None:
+        with self.state.lock:
+            self.state.requests["ark"] += 1
+        if self.headers.get("Authorization") != f"Bearer {self.state.config.ark_api_key}":
+            return self._ark_error("AuthenticationError", "the API key in the request is missing or invalid")
+        try:
+            form = json.loads(body)
+        except ValueError:
+            return self._ark_error("InvalidParameter", "the request body is not JSON")
+        prompt = form.get("prompt") if isinstance(form.get("prompt"), str) else ""
+        fault = self._apply(self.state.pick_fault("ark", prompt))
+        if fault is not None:
+            return self._ark_error(str(fault.code), f"injected {fault.code}")
+        if form.get("model") not in ARK_MODELS:
+            return self._ark_error(
+                "InvalidEndpointOrModel.NotFound", f"The model or endpoint {form.get('model')} does not exist"
+            )
+        if not prompt:
+            return self._ark_error("MissingParameter", "the parameter `prompt` is required", "prompt")
+        size = str(form.get("size", "1024x1024"))
+        match = re.fullmatch(r"(\d+)x(\d+)", size)
+        if not match:
+            return self._ark_error(
+                "InvalidParameter", f"the parameter `size` specified in the request is not valid: {size}", "size"
+            )
+        if form["model"] == "doubao-seededit-3-0-i2i-250628" and not form.get("image"):
+            return self._ark_error("MissingParameter", "the parameter `image` is required", "image")
+        with self.state.lock:
+            config = self.state.config
+            if config.max_concurrency is not None and self.state.active(time.monotonic()) >= config.max_concurrency:
+                limited = True
+            else:
+                limited = False
+                self.state._ark_in_flight += 1
+                self.state.submissions[prompt] += 1
+                self.state.peak_concurrency = max(self.state.peak_concurrency, self.state.active(time.monotonic()))
+        if limited:
+            return self._ark_error("RateLimitExceeded.EndpointRPMExceeded", "too many concurrent requests")
+        try:
+            time.sleep(config.latency)
+        finally:
+            with self.state.lock:
+                self.state._ark_in_flight -= 1
+        width, height = int(match.group(1)), int(match.group(2))
+        seed = uuid.uuid4().hex
+        sequential = form.get("sequential_image_generation") == "auto"
+        count = (form.get("sequential_image_generation_options") or {}).get("max_images", 1) if sequential else 1
+        if form.get("response_format") == "b64_json":
+            items = [
+                {"b64_json": base64.b64encode(_png(width, height, f"{seed}/{n}")).decode(), "size": size}
+                for n in range(count)
+            ]
+        else:
+            host = self.headers.get("Host")
+            items = [
+                {"url": f"http://{host}/images/{seed}/{width}x{height}/{n}.png", "size": size} for n in range(count)
+            ]
+        self._send(
+            200,
+            {
+                "model": form["model"],
+                "created": int(time.time()),
+                "data": items,
+                "usage": {"generated_images": count, "output_tokens": 4096 * count, "total_tokens": 4096 * count},
+            },
+        )
+
+
+def _jimeng_size(form: dict) -> tuple[int, int]:
+    if "width" in form:
+        return int(form["width"]), int(form["height"])
+    if form["req_key"] in {"jimeng_t2i_v30", "jimeng_t2i_v31"}:
+        return 1328, 1328
+    side = int(form.get("size", 2048 * 2048) ** 0.5)
+    return side, side
+
+
+def _validate_jimeng(form: dict) -> tuple[int, str] | None:
+    """The checks the real API makes, as far as VOLCENGINE.md §1 states them."""
+    req_key = form.get("req_key")
+    if req_key not in JIMENG_KEYS:
+        return 50200, f"unknown req_key {req_key!r}"
+    if "return_url" in form or "logo_info" in form:
+        return 50200, "return_url and logo_info belong in GetResult's req_json, not in the submit body"
+    prompt = form.get("prompt")
+    if not isinstance(prompt, str) or not prompt:
+        return 50201, "prompt is required"
+    if len(prompt) > 800:
+        return 50200, "prompt longer than 800 characters"
+    if ("width" in form) != ("height" in form):
+        return 50200, "width and height must be given together"
+    v4 = req_key in {"jimeng_t2i_v40", "jimeng_seedream46_cvtob"}
+    if "width" in form:
+        width, height = form["width"], form["height"]
+        if not all(isinstance(v, int) for v in (width, height)):
+            return 50200, "width and height must be integers"
+        low, high = (1024 * 1024, 4096 * 4096) if v4 else (512 * 512, 2048 * 2048)
+        if not low <= width * height <= high or not 1 / 3 <= width / height <= 3:
+            return 50200, f"width x height {width}x{height} out of range"
+    if v4:
+        urls = form.get("image_urls", [])
+        limit = 10 if req_key == "jimeng_t2i_v40" else 14
+        if not isinstance(urls, list) or len(urls) > limit:
+            return 50200, f"image_urls must be a list of at most {limit}"
+        if "seed" in form:
+            return 50200, "seed is not a parameter of this req_key"
+        scale = form.get("scale")
+        if scale is not None:
+            valid = 0 <= scale <= 1 if req_key == "jimeng_t2i_v40" else isinstance(scale, int) and 1 <= scale <= 100
+            if not valid:
+                return 50200, f"scale {scale} out of range"
+    else:
+        if "image_urls" in form:
+            return 50200, "image_urls is not a parameter of this req_key"
+        seed = form.get("seed", -1)
+        if not isinstance(seed, int):
+            return 50200, "seed must be an integer"
+    return None
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256
+
+    def handle_error(self, request, client_address):
+        # A client that gave up (its timeout) before a slow answer is part of the game, not an error.
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
+class FakeUpstream:
+    """The fake, served from a thread of the current process."""
+
+    def __init__(self, config: FakeConfig | None = None, *, host: str = "127.0.0.1", port: int = 0):
+        self.state = FakeState(config or FakeConfig())
+        handler = type("BoundHandler", (Handler,), {"state": self.state})
+        self.server = _Server((host, port), handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, name="fake-upstream", daemon=True)
+
+    @property
+    def config(self) -> FakeConfig:
+        return self.state.config
+
+    @property
+    def host(self) -> str:
+        return f"{self.server.server_address[0]}:{self.server.server_address[1]}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}"
+
+    def start(self) -> FakeUpstream:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=9900)
+    parser.add_argument("--latency", type=float, default=5.0)
+    parser.add_argument("--max-concurrency", type=int, default=None)
+    args = parser.parse_args()
+    fake = FakeUpstream(
+        FakeConfig(latency=args.latency, max_concurrency=args.max_concurrency), host=args.host, port=args.port
+    )
+    config = fake.config
+    print(f"Fake Volcengine on {fake.url}")
+    print(f"  Jimeng: VOLCENGINE_HOST={fake.host} VOLCENGINE_SCHEME=http")
+    print(f"          VOLCENGINE_ACCESS_KEY={config.access_key} VOLCENGINE_SECRET_KEY={config.secret_key}")
+    print(f"  Ark:    ARK_BASE_URL={fake.url}/api/v3 ARK_API_KEY={config.ark_api_key}")
+    print(f"  State:  GET {fake.url}/_fake/state   Settings: POST {fake.url}/_fake/config")
+    fake.server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
