@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_every_environment_setting_is_in_env_example():
     sources = (ROOT / "jimeng_server" / "settings.py").read_text()
-    names = set(re.findall(r'env\.(?:str|int|bool|float|list|db_url)\(\s*"([A-Z0-9_]+)"', sources))
+    names = set(re.findall(r'env\.(?:str|int|bool|float|list|dict|db_url)\(\s*"([A-Z0-9_]+)"', sources))
     documented = set(re.findall(r"^#?\s*([A-Z0-9_]+)=", (ROOT / "env.example").read_text(), re.MULTILINE))
     assert len(names) > 30
     assert names - documented == set()
