@@ -40,6 +40,8 @@ def task_create(
     seed: int | None = None,
     external_task_id: str = "",
     reference_images: list[str] | None = None,
+    scale: float | None = None,
+    flags: dict[str, bool] | None = None,
 ) -> ImageTask:
     spec = registry.model_resolve(model)
     prompt = prompt.strip()
@@ -57,6 +59,8 @@ def task_create(
         )
     if len(reference_images) < spec.min_reference_images:
         raise InvalidInput(f"{spec.id} needs at least {spec.min_reference_images} reference image(s) in image_urls.")
+    flags = flags or {}
+    registry.options_check(spec, scale=scale, flags=flags)
     provider = registry.provider_choose(spec)
 
     params = {"size": f"{width}x{height}", "width": width, "height": height, "quality": quality}
@@ -64,6 +68,9 @@ def task_create(
         params["seed"] = seed
     if reference_images:
         params["image_urls"] = reference_images
+    if scale is not None:
+        params["scale"] = int(scale) if isinstance(spec.scale_range[0], int) else scale
+    params.update(flags)
     taken = Conflict(f"User '{user_id}' already has a task with external_task_id '{external_task_id}'.")
     if external_task_id and ImageTask.objects.filter(user_id=user_id, external_task_id=external_task_id).exists():
         raise taken

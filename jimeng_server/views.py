@@ -67,6 +67,8 @@ class ModelListView(APIView):
                     "recommended_sizes": list(spec.recommended_sizes),
                     "reference_images": {"min": spec.min_reference_images, "max": spec.max_reference_images},
                     "max_prompt_chars": spec.max_prompt_chars,
+                    "scale_range": list(spec.scale_range) if spec.scale_range else None,
+                    "options": list(spec.options),
                 }
             )
         return ok({"default_model": settings.DEFAULT_MODEL, "models": models})

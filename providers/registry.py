@@ -39,6 +39,9 @@ class ModelSpec:
     min_reference_images: int = 0
     max_prompt_chars: int = 800
     recommended_sizes: tuple[str, ...] = field(default=())
+    # Optional knobs: the range of `scale` (None: not accepted), and which flags the model takes.
+    scale_range: tuple[float, float] | None = None
+    options: tuple[str, ...] = ()  # of "force_single", "use_pre_llm"
 
 
 _SIZES_1K = ("1328x1328", "1472x1104", "1584x1056", "1664x936", "2016x864")
@@ -79,6 +82,7 @@ CATALOG: tuple[ModelSpec, ...] = (
         provider="jimeng",
         label="Jimeng 3.0 text-to-image",
         aliases=("jimeng-3.0",),
+        options=("use_pre_llm",),
         default_size=(1328, 1328),
         recommended_sizes=_SIZES_1K + _SIZES_2K,
     ),
@@ -87,6 +91,7 @@ CATALOG: tuple[ModelSpec, ...] = (
         provider="jimeng",
         label="Jimeng 3.1 text-to-image",
         aliases=("jimeng-3.1",),
+        options=("use_pre_llm",),
         default_size=(1328, 1328),
         recommended_sizes=_SIZES_1K + _SIZES_2K,
     ),
@@ -102,6 +107,8 @@ CATALOG: tuple[ModelSpec, ...] = (
         max_area=4096 * 4096,
         max_reference_images=10,
         recommended_sizes=_SIZES_2K,
+        scale_range=(0.0, 1.0),
+        options=("force_single",),
     ),
     ModelSpec(
         id="jimeng_seedream46_cvtob",
@@ -115,6 +122,8 @@ CATALOG: tuple[ModelSpec, ...] = (
         max_area=4096 * 4096,
         max_reference_images=14,
         recommended_sizes=_SIZES_2K,
+        scale_range=(1, 100),
+        options=("force_single",),
     ),
 )
 
@@ -161,6 +170,21 @@ def size_parse(spec: ModelSpec, size: str | None) -> tuple[int, int]:
     if problem:
         raise InvalidInput(f"size {width}x{height} is out of range for {spec.id}: {problem}.")
     return width, height
+
+
+def options_check(spec: ModelSpec, *, scale: float | None, flags: dict[str, bool]) -> None:
+    """Model-specific knobs: refuse what the model does not take, and out-of-range values."""
+    if scale is not None:
+        if spec.scale_range is None:
+            raise InvalidInput(f"{spec.id} does not take 'scale'.")
+        low, high = spec.scale_range
+        if not low <= scale <= high:
+            raise InvalidInput(f"scale for {spec.id} must be between {low:g} and {high:g}, got {scale:g}.")
+        if isinstance(low, int) and isinstance(high, int) and scale != int(scale):
+            raise InvalidInput(f"scale for {spec.id} must be a whole number, got {scale:g}.")
+    for name in flags:
+        if name not in spec.options:
+            raise InvalidInput(f"{spec.id} does not take '{name}'.")
 
 
 @cache

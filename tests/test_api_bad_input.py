@@ -90,6 +90,26 @@ BAD_TASK_BODIES = [
         400,
         "doubao-seededit-3-0-i2i-250628 needs at least 1 reference image(s) in image_urls.",
     ),
+    ("scale on a model without it", _with(scale=0.5), 400, "doubao-seedream-3-0-t2i-250415 does not take 'scale'."),
+    (
+        "scale out of range",
+        _with(model="jimeng_t2i_v40", size="2048x2048", scale=2),
+        400,
+        "scale for jimeng_t2i_v40 must be between 0 and 1, got 2.",
+    ),
+    (
+        "scale not whole",
+        _with(model="jimeng-4.6", size="2048x2048", scale=50.5),
+        400,
+        "scale for jimeng_seedream46_cvtob must be a whole number, got 50.5.",
+    ),
+    (
+        "flag on a model without it",
+        _with(model="jimeng_t2i_v30", size="1328x1328", force_single=True),
+        400,
+        "jimeng_t2i_v30 does not take 'force_single'.",
+    ),
+    ("flag not a boolean", _with(use_pre_llm="maybe"), 400, "use_pre_llm: Must be a valid boolean."),
     ("body is a list", ["prompt"], 400, "Invalid data. Expected a dictionary, but got list."),
 ]
 

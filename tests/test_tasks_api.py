@@ -45,6 +45,22 @@ def test_ids_are_unguessable_and_time_sorted(client):
     assert all(len(i) == 26 for i in ids)
 
 
+def test_model_options_are_kept(client):
+    body = {**SEED_BODY, "model": "jimeng_t2i_v40", "size": "2048x2048", "scale": 0.7, "force_single": True}
+    data = client.post("/api/v1/ai/image/task", body, format="json").json()["data"]
+    assert ImageTask.objects.get(pk=data["task_id"]).params == {
+        "size": "2048x2048",
+        "width": 2048,
+        "height": 2048,
+        "quality": "standard",
+        "scale": 0.7,
+        "force_single": True,
+    }
+    body = {**SEED_BODY, "model": "jimeng_seedream46_cvtob", "size": "2048x2048", "scale": 60}
+    data = client.post("/api/v1/ai/image/task", body, format="json").json()["data"]
+    assert ImageTask.objects.get(pk=data["task_id"]).params["scale"] == 60
+
+
 def test_generic_form(client):
     response = client.post("/api/v1/ai/tasks", {**SEED_BODY, "type": "image"}, format="json")
     assert response.status_code == 202

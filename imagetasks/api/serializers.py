@@ -34,6 +34,9 @@ class TaskCreateSerializer(serializers.Serializer):
     image_urls = serializers.ListField(
         child=serializers.URLField(max_length=2048), required=False, max_length=14, allow_empty=True
     )
+    scale = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=100)
+    force_single = serializers.BooleanField(required=False)
+    use_pre_llm = serializers.BooleanField(required=False)
 
 
 class GenericTaskCreateSerializer(TaskCreateSerializer):

@@ -42,6 +42,8 @@ def _create(serializer_class, request):
         seed=fields.get("seed"),
         external_task_id=fields.get("external_task_id", ""),
         reference_images=fields.get("image_urls"),
+        scale=fields.get("scale"),
+        flags={name: fields[name] for name in ("force_single", "use_pre_llm") if name in fields},
     )
     data = {
         "task_id": task.id,
