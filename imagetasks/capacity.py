@@ -2,7 +2,7 @@
 
 A task holds a slot from just before its claim until it leaves `processing`. With Redis as the
 broker the slots live in Redis (sorted sets with an expiry, so a vanished holder frees its slot);
-in embedded mode they are a flag on the task row, counted inside one SQLite write transaction."""
+in embedded mode they are counter rows in the database, changed by conditional single-row updates."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ import functools
 
 import redis
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError
+from django.db.models import F
 
-from .models import ImageTask, Status
+from .models import CapacityCounter, ImageTask
 
 _ACQUIRE = """
 local now = redis.call('TIME')
@@ -63,34 +64,51 @@ class RedisCapacity:
 
 
 class DatabaseCapacity:
-    """For the embedded mode (SQLite, one machine): the slot is `ImageTask.holds_slot`."""
+    """Embedded mode: a counter row per provider and per model, changed only by conditional
+    single-row updates (`in_use < cap`), so it is exact on SQLite and on MongoDB alike without
+    transactions. `ImageTask.holds_slot` records which tasks are counted."""
+
+    @staticmethod
+    def _keys(task: ImageTask) -> list[tuple[str, int]]:
+        provider_cap, model_cap = caps_for(task)
+        return [(f"provider:{task.provider}", provider_cap), (f"model:{task.model}", model_cap)]
+
+    @staticmethod
+    def _decrement(keys) -> None:
+        for key in keys:
+            CapacityCounter.objects.filter(key=key, in_use__gt=0).update(in_use=F("in_use") - 1)
 
     def acquire(self, task: ImageTask) -> bool:
-        provider_cap, model_cap = caps_for(task)
-        if not provider_cap and not model_cap:
+        if not any(cap for _, cap in self._keys(task)):
             return True
-        with transaction.atomic():  # BEGIN IMMEDIATE on SQLite: one acquirer at a time
-            holders = ImageTask.objects.filter(holds_slot=True)
-            if holders.filter(pk=task.pk).exists():
-                return True
-            if provider_cap and holders.filter(provider=task.provider).count() >= provider_cap:
+        if ImageTask.objects.filter(pk=task.pk, holds_slot=True).exists():
+            return True
+        taken = []
+        for key, cap in self._keys(task):
+            counter = CapacityCounter.objects.filter(key=key)
+            if not counter.exists():
+                try:
+                    CapacityCounter.objects.create(key=key)
+                except IntegrityError:  # created concurrently
+                    pass
+            room = counter.filter(in_use__lt=cap) if cap else counter
+            if not room.update(in_use=F("in_use") + 1):
+                self._decrement(taken)
                 return False
-            if model_cap and holders.filter(model=task.model).count() >= model_cap:
-                return False
-            return bool(
-                ImageTask.objects.filter(pk=task.pk)
-                .exclude(status__in=[Status.COMPLETED, Status.FAILED, Status.CANCELED])
-                .update(holds_slot=True)
-            )
+            taken.append(key)
+        if not ImageTask.objects.filter(pk=task.pk, holds_slot=False).update(holds_slot=True):
+            self._decrement(taken)  # another process counted this task meanwhile
+        return True
 
     def refresh(self, task: ImageTask) -> bool:
         return True
 
     def release(self, task: ImageTask) -> None:
-        ImageTask.objects.filter(pk=task.pk, holds_slot=True).update(holds_slot=False)
+        if ImageTask.objects.filter(pk=task.pk, holds_slot=True).update(holds_slot=False):
+            self._decrement([key for key, _ in self._keys(task)])
 
     def in_use(self, provider: str) -> int:
-        return ImageTask.objects.filter(holds_slot=True, provider=provider).count()
+        return CapacityCounter.objects.filter(key=f"provider:{provider}").values_list("in_use", flat=True).first() or 0
 
 
 @functools.cache

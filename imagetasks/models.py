@@ -78,3 +78,16 @@ class ImageTask(models.Model):
     @property
     def image_names(self) -> list[str]:
         return [image["name"] for image in (self.result or {}).get("images", [])]
+
+
+class CapacityCounter(models.Model):
+    """How many generations run now for one provider or model (embedded-mode concurrency caps)."""
+
+    key = models.CharField(primary_key=True, max_length=200)
+    in_use = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "capacity counter"
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.in_use}"

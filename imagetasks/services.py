@@ -176,7 +176,6 @@ def task_complete(*, task: ImageTask, images: list[dict]) -> bool:
         finished_at=now,
         lease_expires_at=None,
         next_attempt_at=None,
-        holds_slot=False,
         updated_at=now,
     )
     if done:
@@ -193,7 +192,6 @@ def task_fail(*, task: ImageTask, code: str, message: str) -> bool:
         finished_at=now,
         lease_expires_at=None,
         next_attempt_at=None,
-        holds_slot=False,
         updated_at=now,
     )
     if done:
@@ -226,7 +224,6 @@ def task_defer(*, task: ImageTask, error: UpstreamError) -> NextStep | None:
         error_message=f"{error.message} (will retry)",
         next_attempt_at=now + timedelta(seconds=delay),
         lease_expires_at=None,
-        holds_slot=False,
         updated_at=now,
     )
     if not moved:
@@ -372,7 +369,6 @@ def task_cancel(*, task_id: str) -> ImageTask:
         finished_at=now,
         lease_expires_at=None,
         next_attempt_at=None,
-        holds_slot=False,
         updated_at=now,
     )
     task.refresh_from_db()
@@ -412,10 +408,11 @@ def tasks_reconcile() -> dict:
     """Periodic repair (celery beat). Safe to run anywhere, any number of times:
     - a pending task whose wake-up was lost is enqueued again;
     - a processing task with an upstream id whose poll is overdue gets a poll (never a new submit);
-    - a processing task without one whose worker vanished (lease expired) goes back to pending."""
+    - a processing task without one whose worker vanished (lease expired) goes back to pending;
+    - a concurrency slot still counted for a task that is not running is given back."""
     now = timezone.now()
     stale = now - timedelta(seconds=settings.TASK_REQUEUE_AFTER_SECONDS)
-    report = {"requeued": 0, "polled": 0, "recovered": 0, "failed": 0}
+    report = {"requeued": 0, "polled": 0, "recovered": 0, "failed": 0, "released": 0}
     pending = ImageTask.objects.filter(status=Status.PENDING, updated_at__lt=stale)
     for task_id, provider, next_at in pending.values_list("id", "provider", "next_attempt_at"):
         if next_at is None or next_at < stale:
@@ -444,4 +441,8 @@ def tasks_reconcile() -> dict:
         else:
             report["recovered"] += 1
             task_enqueue_on_commit(task_id=task.id, provider=task.provider, step=step)
+    # A slot still counted for a task nobody runs (its holder crashed right after finishing it).
+    for task in ImageTask.objects.filter(holds_slot=True, updated_at__lt=stale).exclude(status=Status.PROCESSING):
+        capacity().release(task)
+        report["released"] += 1
     return report
