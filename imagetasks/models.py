@@ -23,7 +23,7 @@ CANCELABLE_STATUSES = frozenset({Status.PENDING, Status.PROCESSING})
 
 
 class ImageTask(models.Model):
-    id = models.CharField("task id", primary_key=True, max_length=32, default=new_id, editable=False)
+    id = models.CharField("task id", primary_key=True, max_length=32, default=new_id, editable=False, db_column="_id")
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="image_tasks")
     # The client's own id for this task (the seed's "external task ID association"); unique per user.
     external_task_id = models.CharField("external task id", max_length=128, blank=True, default="")
@@ -83,7 +83,7 @@ class ImageTask(models.Model):
 class CapacityCounter(models.Model):
     """How many generations run now for one provider or model (embedded-mode concurrency caps)."""
 
-    key = models.CharField(primary_key=True, max_length=200)
+    key = models.CharField(primary_key=True, max_length=200, db_column="_id")
     in_use = models.PositiveIntegerField(default=0)
 
     class Meta:

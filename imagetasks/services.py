@@ -384,9 +384,10 @@ def task_retry(*, task_id: str) -> ImageTask:
     task = task_get(task_id=task_id)
     now = timezone.now()
     with transaction.atomic():
-        moved = ImageTask.objects.filter(pk=task.pk, status__in=RETRYABLE_STATUSES).update(
+        # Conditional on the status and attempt count just read: a concurrent retry or claim wins.
+        moved = ImageTask.objects.filter(pk=task.pk, status__in=RETRYABLE_STATUSES, attempts=task.attempts).update(
             status=Status.PENDING,
-            attempts_limit=F("attempts") + settings.TASK_MAX_ATTEMPTS,
+            attempts_limit=task.attempts + settings.TASK_MAX_ATTEMPTS,
             upstream_task_id="",
             submitted_at=None,
             error_code="",

@@ -2,6 +2,7 @@
 `{"success": false, "message": ...}` on failure, whatever raised it."""
 
 import logging
+from datetime import UTC
 
 from django.http import Http404, JsonResponse
 from drf_spectacular.utils import inline_serializer
@@ -11,6 +12,14 @@ from rest_framework.response import Response
 from .errors import DomainError
 
 log = logging.getLogger(__name__)
+
+
+def timestamp(value):
+    """ISO 8601 in UTC with millisecond precision: what MongoDB stores, so that a value reads the same
+    right after a write and on every later read, on every database."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def ok(data, *, status_code: int = status.HTTP_200_OK) -> Response:

@@ -27,9 +27,16 @@ ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
-    "django.contrib.auth",
-    "django.contrib.contenttypes",
+    *(
+        [
+            "jimeng_server.mongo_apps.MongoAdminConfig",
+            "jimeng_server.mongo_apps.MongoAuthConfig",
+            "jimeng_server.mongo_apps.MongoContentTypesConfig",
+            "django_mongodb_backend",
+        ]
+        if env.str("MONGODB_URI", default="")
+        else ["django.contrib.admin", "django.contrib.auth", "django.contrib.contenttypes"]
+    ),
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
@@ -72,22 +79,43 @@ TEMPLATES = [
 ]
 
 # --- Database ---------------------------------------------------------------------------------
-# DATABASE_URL when set (any backend django-environ knows); otherwise a SQLite file in DATA_DIR.
-_sqlite_default = f"sqlite:///{DATA_DIR / 'db.sqlite3'}"
-DATABASES = {"default": env.db_url("DATABASE_URL", default=_sqlite_default)}
-if "DATABASE_URL" not in env.ENVIRON:
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Web and worker processes write concurrently: WAL lets readers through, IMMEDIATE makes a writer
-    # take the lock up front (no deadlock-prone upgrade), and the timeout waits instead of failing.
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {
-            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-            "transaction_mode": "IMMEDIATE",
-            "timeout": env.int("SQLITE_TIMEOUT_SECONDS", default=30),
+# MONGODB_URI selects MongoDB (django-mongodb-backend); else DATABASE_URL; else a SQLite file in DATA_DIR.
+MONGODB_URI = env.str("MONGODB_URI", default="")
+MONGODB_DATABASE = env.str("MONGODB_DATABASE", default="jimeng")
+USE_MONGODB = bool(MONGODB_URI)
+if USE_MONGODB:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django_mongodb_backend",
+            "HOST": MONGODB_URI,
+            "NAME": MONGODB_DATABASE,
         }
-    )
-DEFAULT_AUTO_FIELD = "django.db.models.AutoField"  # Django's contrib apps only; ours use string ids.
+    }
+    # Django's contrib apps declare AutoField ids, which MongoDB cannot hold: their MongoDB app
+    # configs use ObjectIdAutoField, with migrations of their own (mongo_migrations/).
+    DEFAULT_AUTO_FIELD = "django_mongodb_backend.fields.ObjectIdAutoField"
+    MIGRATION_MODULES = {
+        "admin": "mongo_migrations.admin",
+        "auth": "mongo_migrations.auth",
+        "contenttypes": "mongo_migrations.contenttypes",
+    }
+else:
+    _sqlite_default = f"sqlite:///{DATA_DIR / 'db.sqlite3'}"
+    DATABASES = {"default": env.db_url("DATABASE_URL", default=_sqlite_default)}
+    if "DATABASE_URL" not in env.ENVIRON:
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+        # Web and worker processes write concurrently: WAL lets readers through, IMMEDIATE makes a
+        # writer take the lock up front (no deadlock-prone upgrade), and the timeout waits instead
+        # of failing.
+        DATABASES["default"].setdefault("OPTIONS", {}).update(
+            {
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "transaction_mode": "IMMEDIATE",
+                "timeout": env.int("SQLITE_TIMEOUT_SECONDS", default=30),
+            }
+        )
+    DEFAULT_AUTO_FIELD = "django.db.models.AutoField"  # Django's contrib apps only; ours use string ids.
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -206,10 +234,6 @@ DEFAULT_MODEL = env.str("DEFAULT_MODEL", default="doubao-seedream-3-0-t2i-250415
 LOCAL_PROVIDER_LATENCY_SECONDS = env.float("LOCAL_PROVIDER_LATENCY_SECONDS", default=1.0)
 LOCAL_PROVIDER_FAILURE_RATE = env.float("LOCAL_PROVIDER_FAILURE_RATE", default=0.0)
 LOCAL_PROVIDER_FONT = env.str("LOCAL_PROVIDER_FONT", default="")  # a TrueType font with CJK glyphs
-
-# --- MongoDB (accepted now, wired by the MongoDB work) --------------------------------------------
-MONGODB_URI = env.str("MONGODB_URI", default="")
-MONGODB_DATABASE = env.str("MONGODB_DATABASE", default="jimeng")
 
 # --- Logging ------------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

@@ -59,6 +59,8 @@ class Stack:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        if self.env.get("MONGODB_URI"):
+            self.env["MONGODB_DATABASE"] = f"stack_{self.port}"  # a database of its own
         self.env.update(env or {})
         self.processes: dict[str, subprocess.Popen] = {}
         self._log_offsets: dict[str, int] = {}

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from rest_framework import serializers
 
+from jimeng_server.api import timestamp
 from users.models import USER_ID_PATTERN
 
 from ..models import ImageTask, Status
@@ -101,10 +102,10 @@ def task_detail(task: ImageTask, request=None) -> dict:
         "params": task.params,
         "upstream_task_id": task.upstream_task_id or None,
         "attempts": task.attempts,
-        "created_at": task.created_at,
-        "started_at": task.started_at,
-        "finished_at": task.finished_at,
-        "updated_at": task.updated_at,
+        "created_at": timestamp(task.created_at),
+        "started_at": timestamp(task.started_at),
+        "finished_at": timestamp(task.finished_at),
+        "updated_at": timestamp(task.updated_at),
     }
 
 

@@ -2,6 +2,8 @@
 
 from rest_framework import serializers
 
+from jimeng_server.api import timestamp
+
 from ..models import USER_ID_PATTERN, User
 
 
@@ -37,8 +39,8 @@ def user_data(user: User) -> dict:
         "id": user.id,
         "email": user.email,
         "name": user.name,
-        "created_at": user.created_at,
-        "updated_at": user.updated_at,
+        "created_at": timestamp(user.created_at),
+        "updated_at": timestamp(user.updated_at),
     }
 
 
