@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run dev build test fmt lint superuser migrate redis-queue-status redis-queue-clear \
+.PHONY: help install run dev build test test-sqlite test-mongodb fmt lint superuser migrate redis-queue-status redis-queue-clear \
         redis-queue-clear-force docker-build docker-run clean fake-upstream
 
 help: ## List the commands
@@ -31,9 +31,18 @@ build: install ## Check the project: Django checks, migrations up to date, OpenA
 	$(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
 	$(BIN)/python manage.py collectstatic --noinput -v 0
 
-test: install ## Run the test suite (starts its own Redis and workers)
+test: install ## Run the suite on SQLite, then again on MongoDB's wire protocol (FerretDB)
 	scripts/test-services
 	$(BIN)/pytest $(PYTEST_ARGS)
+	JIMENG_TEST_DATABASE=ferretdb $(BIN)/pytest $(PYTEST_ARGS)
+
+test-sqlite: install ## Run the suite on SQLite only
+	scripts/test-services
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-mongodb: install ## Run the suite on FerretDB only (built from the Go module proxy on first use)
+	scripts/test-services
+	JIMENG_TEST_DATABASE=ferretdb $(BIN)/pytest $(PYTEST_ARGS)
 
 fmt: install ## Format the code
 	$(BIN)/ruff format .

@@ -16,7 +16,8 @@ def task_get(*, task_id: str) -> ImageTask:
 
 def task_get_by_external_id(*, user_id: str, external_task_id: str) -> ImageTask:
     try:
-        return ImageTask.objects.get(user_id=user_id, external_task_id=external_task_id)
+        # `__gt=""` repeats the unique index's condition, so that the planner may use that index.
+        return ImageTask.objects.get(user_id=user_id, external_task_id=external_task_id, external_task_id__gt="")
     except ImageTask.DoesNotExist:
         raise NotFound(f"User '{user_id}' has no task with external_task_id '{external_task_id}'.") from None
 

@@ -3,9 +3,20 @@
 import os
 
 from celery import Celery
+from celery.signals import worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "jimeng_server.settings")
 
 app = Celery("jimeng_server")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@worker_process_init.connect
+def _fresh_connections_after_fork(**_kwargs):
+    """A forked pool process must not reuse the parent's database clients: MongoClient (cached by
+    django-mongodb-backend) is not fork-safe, and SQLite handles must not cross a fork either."""
+    from django.db import connections
+
+    for connection in connections.all(initialized_only=True):
+        connection.close()

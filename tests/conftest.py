@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import shutil
 import subprocess
 
@@ -108,3 +109,12 @@ def upstream_env(fake) -> dict:
         "ARK_API_KEY": fake.config.ark_api_key,
         "ARK_BASE_URL": fake.url + "/api/v3",
     }
+
+
+ON_FERRETDB = os.environ.get("JIMENG_TEST_FERRETDB") == "1"
+
+
+def skip_on_ferretdb(gap: str):
+    """Skip a test only in the FerretDB run, naming the MongoDB feature FerretDB v1 lacks. The
+    same test runs on SQLite in the same CI run, and on real MongoDB wherever users run it."""
+    return pytest.mark.skipif(ON_FERRETDB, reason=f"FerretDB v1.24 lacks {gap}; runs on SQLite and on MongoDB")

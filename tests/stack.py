@@ -43,8 +43,7 @@ class Stack:
         self.env = {
             key: value
             for key, value in os.environ.items()
-            if key
-            not in {"DATABASE_URL", "REDIS_ADDR", "MONGODB_URI", "VOLCENGINE_ACCESS_KEY", "VOLCENGINE_SECRET_KEY"}
+            if key not in {"DATABASE_URL", "REDIS_ADDR", "VOLCENGINE_ACCESS_KEY", "VOLCENGINE_SECRET_KEY"}
         }
         self.env.update(
             {

@@ -2,6 +2,7 @@
 Redis broker and on the serverless filesystem broker."""
 
 import io
+import os
 
 import pytest
 from PIL import Image
@@ -10,6 +11,9 @@ pytestmark = pytest.mark.stack
 
 
 def _assert_round_trip(stack):
+    # The stack runs on the database this suite runs on (SQLite, or MongoDB's wire protocol).
+    engine = stack.session.get(stack.url("/health"), timeout=10).json()["data"]["database"]["engine"]
+    assert engine == ("mongodb" if os.environ.get("MONGODB_URI") else "sqlite")
     prompt = "一只可爱的小猫咪在花园里玩耍"
     task_id = stack.create_task(prompt=prompt, model="doubao-seedream-3.0-t2i", size="800x600", seed=7)
     data = stack.wait_terminal(task_id)

@@ -19,7 +19,7 @@ def test_create_get_update_delete(client):
     created = client.post(USERS, {"email": "User@Example.COM", "name": "张三"}, format="json")
     assert created.status_code == 201
     user = created.json()["data"]
-    assert user["email"] == "User@example.com"  # the domain is case-insensitive, the local part is not
+    assert user["email"] == "user@example.com"  # kept lower-case: one address, one user
     assert user["name"] == "张三"
     assert len(user["id"]) == 26
 
@@ -31,7 +31,7 @@ def test_create_get_update_delete(client):
 
     updated = client.put(f"{USERS}/{user['id']}", {"name": "李四"}, format="json").json()["data"]
     assert updated["name"] == "李四"
-    assert updated["email"] == "User@example.com"
+    assert updated["email"] == "user@example.com"
 
     deleted = client.delete(f"{USERS}/{user['id']}")
     assert deleted.json() == {"success": True, "data": {"id": user["id"], "deleted": True}}
@@ -47,7 +47,7 @@ def test_duplicate_email_and_id_conflict(client):
     client.post(USERS, {"id": "u1", "email": "a@example.com"}, format="json")
     same_email = client.post(USERS, {"email": "A@EXAMPLE.com"}, format="json")
     assert same_email.status_code == 409
-    assert same_email.json()["message"] == "A user with email 'A@example.com' already exists."
+    assert same_email.json()["message"] == "A user with email 'a@example.com' already exists."
     same_id = client.post(USERS, {"id": "u1", "email": "b@example.com"}, format="json")
     assert same_id.status_code == 409
     assert same_id.json()["message"] == "A user with id 'u1' already exists."

@@ -14,6 +14,6 @@ def user_get(*, user_id: str) -> User:
 
 def user_get_by_email(*, email: str) -> User:
     try:
-        return User.objects.get(email__iexact=email.strip())
+        return User.objects.get(email=email.strip().lower())
     except User.DoesNotExist:
         raise NotFound(f"No user with email '{email}'.") from None

@@ -8,21 +8,19 @@ from .models import User
 from .selectors import user_get
 
 
-def _normalise_email(email: str | None) -> str | None:
-    if not email:
-        return None
-    local, _, domain = email.strip().rpartition("@")
-    return f"{local}@{domain.lower()}"
+def normalise_email(email: str | None) -> str | None:
+    """Emails are kept lower-case, so that lookups are exact matches an index can serve."""
+    return email.strip().lower() if email else None
 
 
 def _email_taken(email: str | None, *, exclude_id: str | None = None) -> bool:
     if not email:
         return False
-    return User.objects.filter(email__iexact=email).exclude(pk=exclude_id).exists()
+    return User.objects.filter(email=email).exclude(pk=exclude_id).exists()
 
 
 def user_create(*, email: str | None, name: str = "", user_id: str | None = None) -> User:
-    email = _normalise_email(email)
+    email = normalise_email(email)
     if user_id and User.objects.filter(pk=user_id).exists():
         raise Conflict(f"A user with id '{user_id}' already exists.")
     if _email_taken(email):
@@ -41,7 +39,7 @@ def user_create(*, email: str | None, name: str = "", user_id: str | None = None
 def user_update(*, user_id: str, email: str | None = None, name: str | None = None, set_email: bool = False) -> User:
     user = user_get(user_id=user_id)
     if set_email:
-        email = _normalise_email(email)
+        email = normalise_email(email)
         if _email_taken(email, exclude_id=user.pk):
             raise Conflict(f"A user with email '{email}' already exists.")
         user.email = email
