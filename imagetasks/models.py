@@ -91,3 +91,19 @@ class CapacityCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key}: {self.in_use}"
+
+
+class IdempotencyKey(models.Model):
+    """A client's `Idempotency-Key`: the same key with the same request returns the original task."""
+
+    id = models.CharField(primary_key=True, max_length=64, db_column="_id")  # sha256 of the key
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64, help_text="sha256 of the request it came with")
+    task_id = models.CharField(max_length=32)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "idempotency key"
+
+    def __str__(self) -> str:
+        return self.key

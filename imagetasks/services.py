@@ -6,6 +6,8 @@ operator's cancel can race without harm."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import random
 from dataclasses import dataclass
@@ -18,13 +20,14 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from jimeng_server.errors import Conflict, InvalidInput
+from jimeng_server.ids import new_id
 from providers import registry
 from providers.base import GenerationRequest, UpstreamError
 from providers.images import images_delete, images_store
 from users.services import user_get_or_create_implicit
 
 from .capacity import capacity
-from .models import CANCELABLE_STATUSES, RETRYABLE_STATUSES, ImageTask, Status
+from .models import CANCELABLE_STATUSES, RETRYABLE_STATUSES, IdempotencyKey, ImageTask, Status
 from .selectors import task_get
 
 log = logging.getLogger(__name__)
@@ -42,6 +45,7 @@ def task_create(
     reference_images: list[str] | None = None,
     scale: float | None = None,
     flags: dict[str, bool] | None = None,
+    task_id: str | None = None,
 ) -> ImageTask:
     spec = registry.model_resolve(model)
     prompt = prompt.strip()
@@ -78,6 +82,7 @@ def task_create(
         with transaction.atomic():
             user = user_get_or_create_implicit(user_id=user_id)
             task = ImageTask.objects.create(
+                id=task_id or new_id(),
                 user=user,
                 external_task_id=external_task_id,
                 provider=provider,
@@ -89,6 +94,51 @@ def task_create(
             task_enqueue_on_commit(task_id=task.id, provider=provider)
     except IntegrityError:  # the same external id, created concurrently
         raise taken from None
+    return task
+
+
+def task_create_idempotent(*, idempotency_key: str, fields: dict) -> tuple[ImageTask, bool]:
+    """`task_create` behind a client's Idempotency-Key: the first request with a key creates the
+    task; a repeat with the same fields returns that task (created=False); a repeat with other
+    fields is a conflict. Kept in the database, so it survives restarts."""
+    task_id = new_id()
+    existing = _idempotency_claim(key=idempotency_key, fingerprint=_fingerprint(fields), task_id=task_id)
+    if existing is not None:
+        return existing, False
+    try:
+        return task_create(task_id=task_id, **fields), True
+    except Exception:
+        # A request that created nothing leaves its key free for a corrected retry.
+        IdempotencyKey.objects.filter(pk=_key_id(idempotency_key), task_id=task_id).delete()
+        raise
+
+
+def _key_id(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _fingerprint(fields: dict) -> str:
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
+
+
+def _idempotency_claim(*, key: str, fingerprint: str, task_id: str) -> ImageTask | None:
+    """Record the key for the task about to be created; or, when the key is known, the task it
+    created. The key row is written first (one document, unique), so two concurrent requests with
+    one key cannot both create a task."""
+    try:
+        with transaction.atomic():  # a savepoint: the duplicate-key error must not spoil an outer transaction
+            IdempotencyKey.objects.create(id=_key_id(key), key=key[:255], fingerprint=fingerprint, task_id=task_id)
+        return None
+    except IntegrityError:
+        pass
+    record = IdempotencyKey.objects.filter(pk=_key_id(key)).first()
+    if record is None:  # removed meanwhile (its request failed): take it now
+        return _idempotency_claim(key=key, fingerprint=fingerprint, task_id=task_id)
+    if record.fingerprint != fingerprint:
+        raise Conflict(f"Idempotency-Key '{key}' was already used with a different request body.")
+    task = ImageTask.objects.filter(pk=record.task_id).first()
+    if task is None:
+        raise Conflict(f"A request with Idempotency-Key '{key}' is still being processed; retry shortly.")
     return task
 
 

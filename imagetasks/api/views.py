@@ -19,40 +19,62 @@ from .serializers import (
     TaskPageOut,
     TaskSummaryOut,
     task_detail,
+    task_message,
     task_summary,
 )
 
-CREATED = {202: envelope("TaskCreated", TaskCreatedOut()), **error_responses(400, 409, 415)}
+CREATED = {
+    202: envelope("TaskCreated", TaskCreatedOut()),
+    200: envelope("TaskAlreadyCreated", TaskCreatedOut()),
+    **error_responses(400, 409, 415),
+}
 SUMMARY = {200: envelope("TaskSummary", TaskSummaryOut()), **error_responses(404)}
 DETAIL = {200: envelope("TaskDetail", TaskDetailOut()), **error_responses(404)}
 CHANGED = {200: envelope("TaskChanged", TaskDetailOut()), **error_responses(404, 409)}
 PAGE = {200: envelope("TaskPage", TaskPageOut()), **error_responses(400)}
 
 
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    description="Repeat a create safely: the same key with the same body returns the original task (200).",
+)
+
+
 def _create(serializer_class, request):
     serializer = serializer_class(data=request.data)
     serializer.is_valid(raise_exception=True)
-    fields = serializer.validated_data
-    task = services.task_create(
-        user_id=fields["user_id"],
-        prompt=fields["prompt"],
-        model=fields.get("model") or None,
-        size=fields.get("size") or None,
-        quality=fields["quality"],
-        seed=fields.get("seed"),
-        external_task_id=fields.get("external_task_id", ""),
-        reference_images=fields.get("image_urls"),
-        scale=fields.get("scale"),
-        flags={name: fields[name] for name in ("force_single", "use_pre_llm") if name in fields},
-    )
-    data = {
+    data = serializer.validated_data
+    fields = {
+        "user_id": data["user_id"],
+        "prompt": data["prompt"],
+        "model": data.get("model") or None,
+        "size": data.get("size") or None,
+        "quality": data["quality"],
+        "seed": data.get("seed"),
+        "external_task_id": data.get("external_task_id", ""),
+        "reference_images": data.get("image_urls"),
+        "scale": data.get("scale"),
+        "flags": {name: data[name] for name in ("force_single", "use_pre_llm") if name in data},
+    }
+    key = request.headers.get("Idempotency-Key", "").strip()
+    if len(key) > 255:
+        raise InvalidInput("Idempotency-Key may be at most 255 characters.")
+    if key:
+        task, created = services.task_create_idempotent(idempotency_key=key, fields=fields)
+    else:
+        task, created = services.task_create(**fields), True
+    body = {
         "task_id": task.id,
         "status": task.status,
         "message": CREATED_MESSAGE,
         "provider": task.provider,
         "model": task.model,
     }
-    return ok(data, status_code=status.HTTP_202_ACCEPTED)
+    if not created:
+        body["message"] = task_message(task)
+    return ok(body, status_code=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
 
 
 class ImageTaskCreateView(APIView):
