@@ -7,7 +7,69 @@ from jimeng_server.errors import DomainError
 
 from . import services
 from .api.serializers import image_url
-from .models import ImageTask
+from .models import ImageTask, WebhookDelivery
+from .webhooks import webhook_redeliver
+
+
+class WebhookDeliveryInline(admin.TabularInline):
+    model = WebhookDelivery
+    fields = ("event", "status", "attempts", "last_attempt", "delivered_at", "created_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="last attempt")
+    def last_attempt(self, delivery):
+        return _last_attempt(delivery)
+
+
+def _last_attempt(delivery) -> str:
+    if not delivery.attempt_log:
+        return "-"
+    last = delivery.attempt_log[-1]
+    return f"{last['at']}: {last['error'] or 'HTTP ' + str(last['status_code'])}"
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = ("id", "event", "status", "task", "attempts", "last_attempt", "created_at")
+    list_filter = ("status", "event")
+    search_fields = ("=id", "=task__id", "url")
+    ordering = ("-created_at",)
+    actions = ("redeliver",)
+    readonly_fields = (
+        "id",
+        "task",
+        "event",
+        "url",
+        "status",
+        "attempts",
+        "attempt_log",
+        "next_attempt_at",
+        "created_at",
+        "delivered_at",
+        "payload",
+    )
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="last attempt")
+    def last_attempt(self, delivery):
+        return _last_attempt(delivery)
+
+    @admin.action(description="Redeliver selected webhooks now")
+    def redeliver(self, request, queryset):
+        for delivery in queryset:
+            webhook_redeliver(delivery_id=delivery.pk)
+        self.message_user(request, f"Redelivering {queryset.count()} webhook(s).", messages.SUCCESS)
 
 
 @admin.register(ImageTask)
@@ -19,7 +81,9 @@ class ImageTaskAdmin(admin.ModelAdmin):
     list_select_related = ("user",)
     ordering = ("-created_at",)
     actions = ("retry_tasks", "cancel_tasks")
+    inlines = (WebhookDeliveryInline,)
     readonly_fields = (
+        "webhook_url",
         "id",
         "user",
         "external_task_id",
@@ -44,7 +108,7 @@ class ImageTaskAdmin(admin.ModelAdmin):
     )
     fieldsets = (
         (None, {"fields": ("id", "status", "user", "external_task_id", "provider", "model", "prompt", "params")}),
-        ("Outcome", {"fields": ("images", "error_code", "error_message", "upstream_task_id", "result")}),
+        ("Outcome", {"fields": ("images", "error_code", "error_message", "upstream_task_id", "result", "webhook_url")}),
         (
             "Timing",
             {

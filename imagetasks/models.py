@@ -47,6 +47,12 @@ class ImageTask(models.Model):
     # Fencing token of the poll chain: a poll message acts only if it carries the current value.
     polls = models.PositiveIntegerField(default=0)
     holds_slot = models.BooleanField("holds a concurrency slot", default=False)
+    webhook_url = models.URLField(max_length=2048, blank=True, default="")
+    # "terminal": one call when the task ends; "all": also when it starts processing.
+    webhook_events = models.CharField(max_length=16, blank=True, default="terminal")
+    # Set in the same update that ends the task, cleared when its delivery is recorded: a crash in
+    # between cannot lose the webhook (the reconciler records it).
+    webhook_due = models.BooleanField(default=False)
     created_at = models.DateTimeField("created", auto_now_add=True)
     started_at = models.DateTimeField("started", null=True, blank=True)
     finished_at = models.DateTimeField("finished", null=True, blank=True)
@@ -107,3 +113,34 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class WebhookDelivery(models.Model):
+    """One event for one task's webhook_url, with every attempt to deliver it."""
+
+    class DeliveryStatus(models.TextChoices):
+        PENDING = "pending", "pending"
+        DELIVERED = "delivered", "delivered"
+        FAILED = "failed", "failed (gave up)"
+
+    id = models.CharField(primary_key=True, max_length=32, default=new_id, editable=False, db_column="_id")
+    task = models.ForeignKey(ImageTask, on_delete=models.CASCADE, related_name="webhook_deliveries")
+    event = models.CharField(max_length=32)
+    url = models.URLField(max_length=2048)
+    payload = models.JSONField()
+    status = models.CharField(max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    # [{"at", "status_code", "error", "duration_ms"}], newest last
+    attempt_log = models.JSONField(default=list, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "webhook delivery"
+        verbose_name_plural = "webhook deliveries"
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="webhook_status_next")]
+
+    def __str__(self) -> str:
+        return f"{self.event} for {self.task_id} ({self.status})"

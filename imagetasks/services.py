@@ -29,6 +29,7 @@ from users.services import user_get_or_create_implicit
 from .capacity import capacity
 from .models import CANCELABLE_STATUSES, RETRYABLE_STATUSES, IdempotencyKey, ImageTask, Status
 from .selectors import task_get
+from .webhooks import webhook_dispatch, webhook_status_changed, webhooks_reconcile
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,8 @@ def task_create(
     reference_images: list[str] | None = None,
     scale: float | None = None,
     flags: dict[str, bool] | None = None,
+    webhook_url: str = "",
+    webhook_events: str = "terminal",
     task_id: str | None = None,
 ) -> ImageTask:
     spec = registry.model_resolve(model)
@@ -64,6 +67,8 @@ def task_create(
     if len(reference_images) < spec.min_reference_images:
         raise InvalidInput(f"{spec.id} needs at least {spec.min_reference_images} reference image(s) in image_urls.")
     flags = flags or {}
+    if webhook_url and not settings.WEBHOOK_SECRET:
+        raise InvalidInput("This server sends no webhooks: its operator has not set WEBHOOK_SECRET.")
     registry.options_check(spec, scale=scale, flags=flags)
     provider = registry.provider_choose(spec)
 
@@ -90,6 +95,8 @@ def task_create(
                 prompt=prompt,
                 params=params,
                 attempts_limit=settings.TASK_MAX_ATTEMPTS,
+                webhook_url=webhook_url,
+                webhook_events=webhook_events,
             )
             task_enqueue_on_commit(task_id=task.id, provider=provider)
     except IntegrityError:  # the same external id, created concurrently
@@ -194,7 +201,9 @@ def task_claim(*, task_id: str) -> ImageTask | None:
     )
     if not claimed:
         return None
-    return ImageTask.objects.get(pk=task_id)
+    task = ImageTask.objects.get(pk=task_id)
+    webhook_status_changed(task)
+    return task
 
 
 def _held(task: ImageTask):
@@ -226,11 +235,19 @@ def task_complete(*, task: ImageTask, images: list[dict]) -> bool:
         finished_at=now,
         lease_expires_at=None,
         next_attempt_at=None,
+        webhook_due=bool(task.webhook_url),
         updated_at=now,
     )
     if done:
-        _release(task)
+        _ended(task)
     return bool(done)
+
+
+def _ended(task: ImageTask) -> None:
+    """After the update that ended a task: its slot back, its webhook on its way."""
+    _release(task)
+    if task.webhook_url:
+        webhook_dispatch(task_id=task.id)
 
 
 def task_fail(*, task: ImageTask, code: str, message: str) -> bool:
@@ -242,10 +259,11 @@ def task_fail(*, task: ImageTask, code: str, message: str) -> bool:
         finished_at=now,
         lease_expires_at=None,
         next_attempt_at=None,
+        webhook_due=bool(task.webhook_url),
         updated_at=now,
     )
     if done:
-        _release(task)
+        _ended(task)
     return bool(done)
 
 
@@ -419,11 +437,12 @@ def task_cancel(*, task_id: str) -> ImageTask:
         finished_at=now,
         lease_expires_at=None,
         next_attempt_at=None,
+        webhook_due=bool(task.webhook_url),
         updated_at=now,
     )
     task.refresh_from_db()
     if canceled:
-        _release(task)
+        _ended(task)
     elif task.status != Status.CANCELED:
         raise Conflict(f"Task {task.id} is already {task.status} and cannot be canceled.")
     return task
@@ -464,6 +483,7 @@ def tasks_reconcile() -> dict:
     now = timezone.now()
     stale = now - timedelta(seconds=settings.TASK_REQUEUE_AFTER_SECONDS)
     report = {"requeued": 0, "polled": 0, "recovered": 0, "failed": 0, "released": 0}
+    report["webhooks"] = webhooks_reconcile(stale)
     pending = ImageTask.objects.filter(status=Status.PENDING, updated_at__lt=stale)
     for task_id, provider, next_at in pending.values_list("id", "provider", "next_attempt_at"):
         if next_at is None or next_at < stale:

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from . import services
+from . import services, webhooks
 
 
 def _schedule(task_id: str, step: services.NextStep | None) -> None:
@@ -18,6 +18,13 @@ def process_image_task(task_id: str) -> None:
 @shared_task(name="imagetasks.poll", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def poll_image_task(task_id: str, seq: int) -> None:
     _schedule(task_id, services.task_poll(task_id=task_id, seq=seq))
+
+
+@shared_task(name="imagetasks.deliver_webhook", acks_late=True, ignore_result=True)
+def deliver_webhook(delivery_id: str) -> None:
+    retry_in = webhooks.webhook_deliver(delivery_id=delivery_id)
+    if retry_in is not None:
+        deliver_webhook.apply_async((delivery_id,), countdown=retry_in)
 
 
 @shared_task(name="imagetasks.reconcile", ignore_result=True)

@@ -266,3 +266,10 @@ TASK_DEADLINE_SECONDS = env.int("TASK_DEADLINE_SECONDS", default=1800)
 CELERY_IO_QUEUE = env.str("CELERY_IO_QUEUE", default="imagetasks-io")
 TASK_RETRY_BACKOFF_SECONDS = env.float("TASK_RETRY_BACKOFF_SECONDS", default=2.0)
 TASK_RETRY_BACKOFF_MAX_SECONDS = env.float("TASK_RETRY_BACKOFF_MAX_SECONDS", default=60.0)
+
+# --- Webhooks ---------------------------------------------------------------------------------------
+WEBHOOK_SECRET = env.str("WEBHOOK_SECRET", default="")  # HMAC key of X-Jimeng-Signature; needed for webhook_url
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+WEBHOOK_BACKOFF_SECONDS = env.float("WEBHOOK_BACKOFF_SECONDS", default=5.0)
+WEBHOOK_BACKOFF_MAX_SECONDS = env.float("WEBHOOK_BACKOFF_MAX_SECONDS", default=600.0)
+WEBHOOK_RETRY_WINDOW_SECONDS = env.int("WEBHOOK_RETRY_WINDOW_SECONDS", default=24 * 3600)

@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.core.files.storage import default_storage
+from django.core.validators import URLValidator
 from rest_framework import serializers
 
 from jimeng_server.api import timestamp
@@ -35,6 +36,10 @@ class TaskCreateSerializer(serializers.Serializer):
     image_urls = serializers.ListField(
         child=serializers.URLField(max_length=2048), required=False, max_length=14, allow_empty=True
     )
+    webhook_url = serializers.URLField(
+        required=False, allow_blank=True, max_length=2048, validators=[URLValidator(schemes=["http", "https"])]
+    )
+    webhook_events = serializers.ChoiceField(choices=["terminal", "all"], required=False, default="terminal")
     scale = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=100)
     force_single = serializers.BooleanField(required=False)
     use_pre_llm = serializers.BooleanField(required=False)
@@ -55,7 +60,9 @@ def image_url(name: str, request=None) -> str:
         return url
     if settings.PUBLIC_BASE_URL:
         return settings.PUBLIC_BASE_URL + url
-    return request.build_absolute_uri(url) if request is not None else url
+    if request is not None:
+        return request.build_absolute_uri(url)
+    return f"http://{settings.SERVER_HOST}:{settings.SERVER_PORT}{url}"  # webhooks: no request at hand
 
 
 def task_result(task: ImageTask, request=None) -> dict | None:
@@ -97,6 +104,7 @@ def task_detail(task: ImageTask, request=None) -> dict:
         **task_summary(task, request),
         "user_id": task.user_id,
         "external_task_id": task.external_task_id or None,
+        "webhook_url": task.webhook_url or None,
         "model": task.model,
         "prompt": task.prompt,
         "params": task.params,
@@ -150,6 +158,7 @@ class TaskSummaryOut(serializers.Serializer):
 class TaskDetailOut(TaskSummaryOut):
     user_id = serializers.CharField()
     external_task_id = serializers.CharField(allow_null=True)
+    webhook_url = serializers.URLField(allow_null=True)
     model = serializers.CharField()
     prompt = serializers.CharField()
     params = serializers.DictField()

@@ -57,6 +57,8 @@ def _create(serializer_class, request):
         "reference_images": data.get("image_urls"),
         "scale": data.get("scale"),
         "flags": {name: data[name] for name in ("force_single", "use_pre_llm") if name in data},
+        "webhook_url": data.get("webhook_url", ""),
+        "webhook_events": data["webhook_events"],
     }
     key = request.headers.get("Idempotency-Key", "").strip()
     if len(key) > 255:

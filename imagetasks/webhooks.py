@@ -1,0 +1,154 @@
+"""Webhooks: when a task ends (and, if asked, when it starts), POST its JSON to the task's
+webhook_url, signed, retried with backoff for a configurable window, every attempt recorded.
+
+Signature: header `X-Jimeng-Signature: sha256=<hex>` where hex = HMAC-SHA256(WEBHOOK_SECRET,
+"<X-Jimeng-Timestamp>.<raw body>"). The README shows how to verify it."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import random
+import time
+from datetime import timedelta
+
+import requests
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from jimeng_server.api import timestamp
+
+from .models import ImageTask, Status, WebhookDelivery
+
+log = logging.getLogger(__name__)
+EVENTS = {
+    Status.PROCESSING: "task.processing",
+    Status.COMPLETED: "task.completed",
+    Status.FAILED: "task.failed",
+    Status.CANCELED: "task.canceled",
+}
+_session = requests.Session()
+
+
+def sign(secret: str, sent_at: str, body: bytes) -> str:
+    return hmac.new(secret.encode(), sent_at.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+def _enqueue_on_commit(delivery_id: str, countdown: float | None = None) -> None:
+    def send():
+        from .tasks import deliver_webhook
+
+        try:
+            deliver_webhook.apply_async((delivery_id,), countdown=countdown, retry=False)
+        except Exception:
+            log.warning("Could not enqueue webhook delivery %s", delivery_id, exc_info=True)
+
+    transaction.on_commit(send)
+
+
+def _record(task: ImageTask) -> WebhookDelivery:
+    from .api.serializers import task_detail
+
+    delivery = WebhookDelivery(task=task, event=EVENTS[task.status], url=task.webhook_url, payload={})
+    delivery.payload = {"event": delivery.event, "delivery_id": delivery.id, "task": task_detail(task)}
+    delivery.save(force_insert=True)
+    _enqueue_on_commit(delivery.id)
+    return delivery
+
+
+def webhook_dispatch(*, task_id: str) -> WebhookDelivery | None:
+    """Record (and send) the delivery a finished task owes, exactly once: the flag set by the
+    update that ended the task is cleared by a conditional update here."""
+    if not ImageTask.objects.filter(pk=task_id, webhook_due=True).update(webhook_due=False):
+        return None
+    task = ImageTask.objects.get(pk=task_id)
+    return _record(task) if task.webhook_url and task.status in EVENTS else None
+
+
+def webhook_status_changed(task: ImageTask) -> None:
+    """For tasks that asked for every status change ("all"): the start of processing."""
+    if task.webhook_url and task.webhook_events == "all" and task.status in EVENTS:
+        _record(task)
+
+
+def _backoff(attempts: int) -> float:
+    base = settings.WEBHOOK_BACKOFF_SECONDS * (2 ** max(0, attempts - 1))
+    return min(settings.WEBHOOK_BACKOFF_MAX_SECONDS, base) * random.uniform(0.5, 1.0)
+
+
+def webhook_deliver(*, delivery_id: str) -> float | None:
+    """One attempt. Returns the delay before the next one, or None when done (delivered or given up)."""
+    delivery = WebhookDelivery.objects.filter(pk=delivery_id, status=WebhookDelivery.DeliveryStatus.PENDING).first()
+    if delivery is None:
+        return None
+    body = json.dumps(delivery.payload, ensure_ascii=False, separators=(",", ":")).encode()
+    sent_at = str(int(time.time()))
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "jimeng-server-webhooks/1",
+        "X-Jimeng-Event": delivery.event,
+        "X-Jimeng-Delivery": delivery.id,
+        "X-Jimeng-Timestamp": sent_at,
+        "X-Jimeng-Signature": "sha256=" + sign(settings.WEBHOOK_SECRET, sent_at, body),
+    }
+    started = time.monotonic()
+    status_code, error = None, ""
+    try:
+        response = _session.post(
+            delivery.url, data=body, headers=headers, timeout=settings.WEBHOOK_TIMEOUT_SECONDS, allow_redirects=False
+        )
+        status_code = response.status_code
+        if not 200 <= status_code < 300:
+            error = f"answered HTTP {status_code}"
+    except requests.RequestException as exc:
+        error = f"{exc.__class__.__name__}: could not deliver"
+    now = timezone.now()
+    attempt = {
+        "at": timestamp(now),
+        "status_code": status_code,
+        "error": error,
+        "duration_ms": int((time.monotonic() - started) * 1000),
+    }
+    delivery.attempts += 1
+    delivery.attempt_log = [*delivery.attempt_log, attempt]
+    if not error:
+        delivery.status = WebhookDelivery.DeliveryStatus.DELIVERED
+        delivery.delivered_at = now
+        delivery.next_attempt_at = None
+        delay = None
+    elif now - delivery.created_at > timedelta(seconds=settings.WEBHOOK_RETRY_WINDOW_SECONDS):
+        delivery.status = WebhookDelivery.DeliveryStatus.FAILED
+        delivery.next_attempt_at = None
+        delay = None
+    else:
+        delay = _backoff(delivery.attempts)
+        delivery.next_attempt_at = now + timedelta(seconds=delay)
+    delivery.save(update_fields=["attempts", "attempt_log", "status", "delivered_at", "next_attempt_at"])
+    return delay
+
+
+def webhook_redeliver(*, delivery_id: str) -> WebhookDelivery:
+    """Operator's "redeliver": send it again now, whatever happened before."""
+    delivery = WebhookDelivery.objects.get(pk=delivery_id)
+    delivery.status = WebhookDelivery.DeliveryStatus.PENDING
+    delivery.next_attempt_at = timezone.now()
+    delivery.created_at = timezone.now()  # a fresh retry window
+    delivery.save(update_fields=["status", "next_attempt_at", "created_at"])
+    _enqueue_on_commit(delivery.id)
+    return delivery
+
+
+def webhooks_reconcile(stale) -> int:
+    """Deliveries whose wake-up was lost, and tasks that ended without their delivery recorded."""
+    count = 0
+    for task_id in ImageTask.objects.filter(webhook_due=True, updated_at__lt=stale).values_list("id", flat=True):
+        if webhook_dispatch(task_id=task_id):
+            count += 1
+    overdue = WebhookDelivery.objects.filter(status=WebhookDelivery.DeliveryStatus.PENDING, next_attempt_at__lt=stale)
+    for delivery_id in overdue.values_list("id", flat=True):
+        _enqueue_on_commit(delivery_id)
+        count += 1
+    return count
