@@ -378,8 +378,13 @@ def task_process(*, task_id: str) -> NextStep | None:
         lease_expires_at=now + timedelta(seconds=settings.TASK_LEASE_SECONDS),
         updated_at=now,
     )
-    if not saved:  # canceled while submitting
+    if not saved:  # canceled while submitting: the upstream is told to stop what it just accepted
         capacity().release(task)
+        if provider.supports_cancel:
+            try:
+                provider.cancel(request, upstream_task_id)
+            except UpstreamError as error:
+                log.info("Upstream cancel of task %s failed: %s", task.id, error.message)
         return None
     return NextStep("poll", delay, task.polls, task.provider)
 
@@ -443,9 +448,34 @@ def task_cancel(*, task_id: str) -> ImageTask:
     task.refresh_from_db()
     if canceled:
         _ended(task)
+        if task.upstream_task_id and registry.provider_get(task.provider).supports_cancel:
+            transaction.on_commit(lambda: _send_upstream_cancel(task.id))
     elif task.status != Status.CANCELED:
         raise Conflict(f"Task {task.id} is already {task.status} and cannot be canceled.")
     return task
+
+
+def _send_upstream_cancel(task_id: str) -> None:
+    from .tasks import cancel_upstream_task
+
+    try:
+        cancel_upstream_task.apply_async((task_id,), retry=False)
+    except Exception:
+        log.warning("Could not enqueue the upstream cancel of task %s", task_id, exc_info=True)
+
+
+def task_cancel_upstream(*, task_id: str) -> bool:
+    """Tell the upstream to stop a canceled task's generation (best effort; a result that still
+    arrives is discarded)."""
+    task = ImageTask.objects.filter(pk=task_id, status=Status.CANCELED).exclude(upstream_task_id="").first()
+    if task is None:
+        return False
+    try:
+        registry.provider_get(task.provider).cancel(generation_request(task), task.upstream_task_id)
+    except UpstreamError as error:
+        log.info("Upstream cancel of task %s failed: %s", task_id, error.message)
+        return False
+    return True
 
 
 def task_retry(*, task_id: str) -> ImageTask:

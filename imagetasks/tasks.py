@@ -27,6 +27,11 @@ def deliver_webhook(delivery_id: str) -> None:
         deliver_webhook.apply_async((delivery_id,), countdown=retry_in)
 
 
+@shared_task(name="imagetasks.cancel_upstream", ignore_result=True)
+def cancel_upstream_task(task_id: str) -> None:
+    services.task_cancel_upstream(task_id=task_id)
+
+
 @shared_task(name="imagetasks.reconcile", ignore_result=True)
 def reconcile_image_tasks() -> dict:
     return services.tasks_reconcile()

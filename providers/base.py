@@ -51,6 +51,7 @@ class UpstreamError(Exception):
 class Provider:
     name: ClassVar[str]
     style: ClassVar[Literal["sync", "async"]]
+    supports_cancel: ClassVar[bool] = False  # whether `cancel` tells the upstream to stop
 
     def is_configured(self) -> bool:
         """True when credentials are present, so that real tasks can run."""
@@ -63,4 +64,7 @@ class Provider:
         raise NotImplementedError
 
     def poll(self, request: GenerationRequest, upstream_task_id: str) -> PollResult:
+        raise NotImplementedError
+
+    def cancel(self, request: GenerationRequest, upstream_task_id: str) -> None:
         raise NotImplementedError

@@ -152,6 +152,7 @@ def error_from_exception(exc: Exception) -> UpstreamError:
 class JimengProvider(Provider):
     name = "jimeng"
     style = "async"
+    supports_cancel = True
 
     def is_configured(self) -> bool:
         return bool(settings.VOLCENGINE_ACCESS_KEY and settings.VOLCENGINE_SECRET_KEY)
@@ -226,3 +227,7 @@ class JimengProvider(Provider):
                 "the Jimeng task expired before its result was fetched", code="expired", retryable=True, resubmit=True
             )
         raise UpstreamError(f"unexpected Jimeng task status {status!r}", code="bad_response", retryable=True)
+
+    def cancel(self, request: GenerationRequest, upstream_task_id: str) -> None:
+        """CVCancelTask (Version 2024-06-06): stop a queued or running generation."""
+        self._call("cv_cancel_task", {"req_key": request.model, "task_id": upstream_task_id})

@@ -83,3 +83,20 @@ def test_moderation_fails_at_once_and_throttling_is_retried(make_stack, fake_ups
     detail = stack.session.get(stack.url(f"/api/v1/tasks/{throttled}"), timeout=10).json()["data"]
     assert detail["attempts"] == 3
     assert fake_upstream.state.snapshot()["submissions"] == {"busy hour": 1}
+
+
+def test_cancel_while_generating_tells_jimeng_and_discards_the_result(make_stack, fake_upstream):
+    fake_upstream.config.latency = 30
+    stack = make_stack(env=upstream_env(fake_upstream)).start()
+    task_id = stack.create_task(prompt="a slow one", model="jimeng_t2i_v30", size="1328x1328")
+    from tests.stack import wait_for
+
+    upstream_id = wait_for(
+        lambda: stack.session.get(stack.url(f"/api/v1/tasks/{task_id}"), timeout=10).json()["data"]["upstream_task_id"],
+        timeout=30,
+        what="the upstream submission",
+    )
+    canceled = stack.session.post(stack.url(f"/api/v1/tasks/{task_id}/cancel"), timeout=10).json()["data"]
+    assert canceled["status"] == "canceled"
+    wait_for(lambda: upstream_id in fake_upstream.state.snapshot()["canceled"], timeout=30, what="CVCancelTask")
+    assert stack.result(task_id)["status"] == "canceled"

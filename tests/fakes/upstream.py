@@ -161,6 +161,7 @@ class FakeState:
         self.requests: Counter[str] = Counter()  # action -> requests seen
         self.signature_failures = 0
         self.peak_concurrency = 0
+        self.canceled: list[str] = []  # upstream ids canceled by CVCancelTask
         self._ark_in_flight = 0
         self._ids = itertools.count(7392616336519610409)
 
@@ -173,6 +174,7 @@ class FakeState:
             self.requests.clear()
             self.signature_failures = 0
             self.peak_concurrency = 0
+            self.canceled = []
 
     def active(self, now: float) -> int:
         jimeng = sum(1 for task in self.tasks.values() if task.submitted <= now < task.done_at)
@@ -202,6 +204,7 @@ class FakeState:
                 "requests": dict(self.requests),
                 "signature_failures": self.signature_failures,
                 "peak_concurrency": self.peak_concurrency,
+                "canceled": list(self.canceled),
                 "active": self.active(time.monotonic()),
             }
 
@@ -363,6 +366,14 @@ class Handler(BaseHTTPRequestHandler):
                 action,
                 version,
             )
+        if (action, version) == ("CVCancelTask", "2024-06-06"):
+            form = json.loads(body or b"{}")
+            with self.state.lock:
+                self.state.requests[action] += 1
+                task = self.state.tasks.pop(str(form.get("task_id", "")), None)
+                if task is not None:
+                    self.state.canceled.append(str(form.get("task_id")))
+            return self._business(10000, {}) if task else self._business(10000, {"status": "not_found"})
         if version != JIMENG_VERSION or action not in {"CVSync2AsyncSubmitTask", "CVSync2AsyncGetResult"}:
             return self._gateway_error(
                 404,
