@@ -1,0 +1,270 @@
+"""`make chaos`: the reliability figures, measured against real processes and the fake upstream.
+
+R1  200 tasks in flight, the worker killed with SIGKILL, started again: completed, duplicate
+    upstream submissions (the fake's counter), lost.
+R2  Redis FLUSHALL, then a Redis restart, then `queue_clear --force`, mid-run: lost tasks.
+R3  30% injected throttles / 500s / timeouts: share completed; moderation rejects fail at once;
+    the fake's peak concurrency against the cap.
+R6  The webhook receiver down for a while, then up: terminal events delivered, signatures valid.
+
+Bounded in count and time; loopback only. Prints a table and writes bench/chaos-results.md."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.fakes.upstream import Fault, FakeConfig, FakeUpstream  # noqa: E402
+from tests.stack import Stack, free_port, wait_for  # noqa: E402
+
+SECRET = "chaos-webhook-secret"
+FAST_RECOVERY = {
+    "RECONCILE_INTERVAL_SECONDS": "1",
+    "TASK_REQUEUE_AFTER_SECONDS": "4",
+    "TASK_LEASE_SECONDS": "8",
+    "TASK_RETRY_BACKOFF_SECONDS": "0.5",
+    "TASK_RETRY_BACKOFF_MAX_SECONDS": "3",
+    "CAPACITY_WAIT_SECONDS": "0.5",
+}
+
+
+class RedisServer:
+    def __init__(self, workdir: Path):
+        self.port, self.dir, self.process = free_port(), workdir, None
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self):
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(self.dir)],
+            stdout=subprocess.DEVNULL,
+        )
+        client = redis.Redis(port=self.port)
+
+        def answers():
+            try:
+                return client.ping()
+            except redis.ConnectionError:
+                return False
+
+        wait_for(answers, timeout=10, what="redis")
+        return self
+
+    def stop(self):
+        self.process.kill()
+        self.process.wait()
+
+
+def _env(fake: FakeUpstream, **extra) -> dict:
+    return {
+        "VOLCENGINE_ACCESS_KEY": fake.config.access_key,
+        "VOLCENGINE_SECRET_KEY": fake.config.secret_key,
+        "VOLCENGINE_HOST": fake.host,
+        "VOLCENGINE_SCHEME": "http",
+        "VOLCENGINE_READ_TIMEOUT_SECONDS": "1",
+        **FAST_RECOVERY,
+        **extra,
+    }
+
+
+def _create(stack: Stack, count: int, prefix: str, **body) -> list[str]:
+    return [stack.create_task(prompt=f"{prefix} {n}", model="jimeng_t2i_v30", size="1328x1328", **body) for n in range(count)]
+
+
+def _finish(stack: Stack, ids: list[str], timeout: float) -> Counter:
+    deadline = time.monotonic() + timeout
+    statuses = {}
+    while time.monotonic() < deadline:
+        statuses = {task_id: stack.result(task_id)["status"] for task_id in ids}
+        if all(status in {"completed", "failed", "canceled"} for status in statuses.values()):
+            break
+        time.sleep(1)
+    return Counter(statuses.values())
+
+
+def _duplicates(fake: FakeUpstream, prefix: str) -> int:
+    return sum(count - 1 for prompt, count in fake.state.snapshot()["submissions"].items() if prompt.startswith(prefix) and count > 1)
+
+
+def r1_worker_killed(workdir: Path, fake: FakeUpstream) -> dict:
+    fake.state.reset(FakeConfig(latency=4))
+    server = RedisServer(workdir).start()
+    stack = Stack(workdir / "r1", broker_url=server.url, env=_env(fake, UPSTREAM_CONCURRENCY="jimeng=64"))
+    (workdir / "r1").mkdir(exist_ok=True)
+    try:
+        stack.start(beat=True)
+        ids = _create(stack, 200, "r1")
+        time.sleep(2)  # submissions and polls in flight
+        stack.kill_group("worker")
+        stack.stop_process("worker")
+        time.sleep(3)
+        stack.start_worker()
+        statuses = _finish(stack, ids, timeout=240)
+        return {"tasks": 200, "completed": statuses["completed"], "lost": 200 - statuses["completed"], "duplicate submissions": _duplicates(fake, "r1")}
+    finally:
+        stack.stop()
+        server.stop()
+
+
+def r2_redis_lost(workdir: Path, fake: FakeUpstream) -> dict:
+    fake.state.reset(FakeConfig(latency=3))
+    server = RedisServer(workdir).start()
+    (workdir / "r2").mkdir(exist_ok=True)
+    stack = Stack(workdir / "r2", broker_url=server.url, env=_env(fake, UPSTREAM_CONCURRENCY="jimeng=16"))
+    try:
+        stack.start(beat=True)
+        ids = _create(stack, 60, "r2a")
+        time.sleep(1)
+        redis.Redis(port=server.port).flushall()  # every queued message and countdown gone
+        ids += _create(stack, 20, "r2b")
+        time.sleep(1)
+        server.stop()  # Redis down...
+        time.sleep(2)
+        server.start()  # ...and back, empty
+        ids += _create(stack, 20, "r2c")
+        stack.manage("queue_clear", "--force")  # an operator empties the queue too
+        statuses = _finish(stack, ids, timeout=240)
+        return {"tasks": len(ids), "completed": statuses["completed"], "lost": len(ids) - statuses["completed"], "duplicate submissions": _duplicates(fake, "r2")}
+    finally:
+        stack.stop()
+        server.stop()
+
+
+def r3_faults(workdir: Path, fake: FakeUpstream) -> dict:
+    cap = 16
+    fake.state.reset(
+        FakeConfig(
+            latency=2,
+            faults=[
+                Fault(api="submit", kind="code", code=50413, prompt_contains="forbidden"),
+                Fault(api="any", kind="code", code=50429, rate=0.1),
+                Fault(api="any", kind="code", code=50500, rate=0.1),
+                Fault(api="any", kind="slow", delay=1.5, rate=0.1),  # past the 1 s client timeout
+            ],
+        )
+    )
+    server = RedisServer(workdir).start()
+    (workdir / "r3").mkdir(exist_ok=True)
+    stack = Stack(workdir / "r3", broker_url=server.url, env=_env(fake, UPSTREAM_CONCURRENCY=f"jimeng={cap}", TASK_MAX_ATTEMPTS="8"))
+    try:
+        stack.start(beat=True)
+        stack.start_worker("worker2")
+        ids = _create(stack, 200, "r3")
+        rejected = _create(stack, 10, "r3 forbidden")
+        statuses = _finish(stack, ids + rejected, timeout=300)
+        ok = sum(stack.result(task_id)["status"] == "completed" for task_id in ids)
+        reasons = set()
+        at_once = 0
+        for task_id in rejected:
+            detail = stack.session.get(stack.url(f"/api/v1/tasks/{task_id}"), timeout=10).json()["data"]
+            reasons.add(detail["message"])
+            at_once += detail["status"] == "failed" and detail["attempts"] == 1
+        return {
+            "tasks": 200,
+            "completed": ok,
+            "completed share": f"{ok / 2:.1f}%",
+            "moderation failed at once": f"{at_once}/10",
+            "moderation reason": " | ".join(sorted(reasons)),
+            "peak concurrency / cap": f"{fake.state.snapshot()['peak_concurrency']}/{cap}",
+            "statuses": dict(statuses),
+        }
+    finally:
+        stack.stop()
+        server.stop()
+
+
+class _Receiver:
+    def __init__(self):
+        self.up, self.events = False, []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if receiver.up:
+                    expected = hmac.new(SECRET.encode(), self.headers["X-Jimeng-Timestamp"].encode() + b"." + body, hashlib.sha256).hexdigest()
+                    receiver.events.append((json.loads(body), self.headers["X-Jimeng-Signature"] == f"sha256={expected}"))
+                self.send_response(200 if receiver.up else 503)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+
+def r6_webhooks(workdir: Path, fake: FakeUpstream) -> dict:
+    fake.state.reset(FakeConfig(latency=1))
+    receiver = _Receiver()
+    server = RedisServer(workdir).start()
+    (workdir / "r6").mkdir(exist_ok=True)
+    env = _env(fake, WEBHOOK_SECRET=SECRET, WEBHOOK_BACKOFF_SECONDS="1", WEBHOOK_BACKOFF_MAX_SECONDS="4")
+    stack = Stack(workdir / "r6", broker_url=server.url, env=env)
+    try:
+        stack.start(beat=True)
+        ids = _create(stack, 30, "r6", webhook_url=receiver.url)
+        _finish(stack, ids, timeout=120)
+        time.sleep(8)  # the receiver stays down a while after every task ended
+        receiver.up = True
+        wait_for(lambda: len({e["task"]["task_id"] for e, _ in receiver.events}) >= len(ids), timeout=60, what="webhooks")
+        delivered = {e["task"]["task_id"] for e, _ in receiver.events}
+        return {
+            "terminal events": len(ids),
+            "delivered after the receiver came up": len(delivered & set(ids)),
+            "signatures valid": f"{sum(valid for _, valid in receiver.events)}/{len(receiver.events)}",
+        }
+    finally:
+        stack.stop()
+        server.stop()
+        receiver.server.shutdown()
+
+
+def main() -> int:
+    if not shutil.which("redis-server"):
+        print("redis-server is missing: run `scripts/test-services` first", file=sys.stderr)
+        return 2
+    workdir = Path(tempfile.mkdtemp(prefix="jimeng-chaos-"))
+    fake = FakeUpstream().start()
+    results = {}
+    started = time.monotonic()
+    try:
+        for name, scenario in (("R1", r1_worker_killed), ("R2", r2_redis_lost), ("R3", r3_faults), ("R6", r6_webhooks)):
+            t0 = time.monotonic()
+            results[name] = scenario(workdir, fake)
+            results[name]["seconds"] = round(time.monotonic() - t0)
+            print(name, results[name], flush=True)
+    finally:
+        fake.stop()
+    lines = ["# Chaos figures (`make chaos`)", "", f"Total {round(time.monotonic() - started)} s.", "", "| scenario | figure | value |", "|---|---|---|"]
+    for name, figures in results.items():
+        for key, value in figures.items():
+            lines.append(f"| {name} | {key} | {value} |")
+    table = "\n".join(lines) + "\n"
+    (ROOT / "bench").mkdir(exist_ok=True)
+    (ROOT / "bench" / "chaos-results.md").write_text(table)
+    print(table)
+    shutil.rmtree(workdir, ignore_errors=True)
+    failed = results["R1"]["lost"] or results["R1"]["duplicate submissions"] or results["R2"]["lost"]
+    failed = failed or results["R3"]["completed"] < 198 or results["R6"]["delivered after the receiver came up"] < 30
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
