@@ -44,6 +44,8 @@ class ImageTask(models.Model):
     result = models.JSONField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     submitted_at = models.DateTimeField("submitted upstream", null=True, blank=True)
+    # Generations started again because the upstream lost the previous one (not_found, expired).
+    resubmits = models.PositiveIntegerField(default=0)
     # Fencing token of the poll chain: a poll message acts only if it carries the current value.
     polls = models.PositiveIntegerField(default=0)
     holds_slot = models.BooleanField("holds a concurrency slot", default=False)

@@ -286,6 +286,7 @@ def task_defer(*, task: ImageTask, error: UpstreamError) -> NextStep | None:
     now = timezone.now()
     moved = _held(task).update(
         status=Status.PENDING,
+        resubmits=task.resubmits + (1 if error.resubmit else 0),
         upstream_task_id="",
         submitted_at=None,
         error_code=error.code[:64],
@@ -301,6 +302,10 @@ def task_defer(*, task: ImageTask, error: UpstreamError) -> NextStep | None:
 
 
 def _upstream_failed(task: ImageTask, error: UpstreamError) -> NextStep | None:
+    if error.resubmit and task.resubmits >= settings.TASK_MAX_RESUBMITS:
+        message = f"{error.message} (already submitted again {task.resubmits} time(s))"
+        task_fail(task=task, code=error.code or "upstream_error", message=message)
+        return None
     if error.retryable:
         return task_defer(task=task, error=error)
     task_fail(task=task, code=error.code or "upstream_error", message=error.message)

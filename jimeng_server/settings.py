@@ -213,6 +213,8 @@ TASK_LEASE_SECONDS = env.int("TASK_LEASE_SECONDS", default=300)
 # A pending task nobody claimed for this long is enqueued again (the broker may have lost it).
 TASK_REQUEUE_AFTER_SECONDS = env.int("TASK_REQUEUE_AFTER_SECONDS", default=60)
 TASK_MAX_ATTEMPTS = env.int("TASK_MAX_ATTEMPTS", default=5)
+# An upstream that lost a generation (not_found, expired, output moderation) gets it again this often.
+TASK_MAX_RESUBMITS = env.int("TASK_MAX_RESUBMITS", default=1)
 TASK_LIST_MAX_PAGE_SIZE = env.int("TASK_LIST_MAX_PAGE_SIZE", default=100)
 
 # --- Providers ----------------------------------------------------------------------------------

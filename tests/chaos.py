@@ -29,7 +29,7 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.fakes.upstream import Fault, FakeConfig, FakeUpstream  # noqa: E402
+from tests.fakes.upstream import FakeConfig, FakeUpstream, Fault  # noqa: E402
 from tests.stack import Stack, free_port, wait_for  # noqa: E402
 
 SECRET = "chaos-webhook-secret"
@@ -50,7 +50,19 @@ class RedisServer:
 
     def start(self):
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(self.dir)],
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.dir),
+            ],
             stdout=subprocess.DEVNULL,
         )
         client = redis.Redis(port=self.port)
@@ -82,7 +94,10 @@ def _env(fake: FakeUpstream, **extra) -> dict:
 
 
 def _create(stack: Stack, count: int, prefix: str, **body) -> list[str]:
-    return [stack.create_task(prompt=f"{prefix} {n}", model="jimeng_t2i_v30", size="1328x1328", **body) for n in range(count)]
+    return [
+        stack.create_task(prompt=f"{prefix} {n}", model="jimeng_t2i_v30", size="1328x1328", **body)
+        for n in range(count)
+    ]
 
 
 def _finish(stack: Stack, ids: list[str], timeout: float) -> Counter:
@@ -97,7 +112,11 @@ def _finish(stack: Stack, ids: list[str], timeout: float) -> Counter:
 
 
 def _duplicates(fake: FakeUpstream, prefix: str) -> int:
-    return sum(count - 1 for prompt, count in fake.state.snapshot()["submissions"].items() if prompt.startswith(prefix) and count > 1)
+    return sum(
+        count - 1
+        for prompt, count in fake.state.snapshot()["submissions"].items()
+        if prompt.startswith(prefix) and count > 1
+    )
 
 
 def r1_worker_killed(workdir: Path, fake: FakeUpstream) -> dict:
@@ -114,7 +133,12 @@ def r1_worker_killed(workdir: Path, fake: FakeUpstream) -> dict:
         time.sleep(3)
         stack.start_worker()
         statuses = _finish(stack, ids, timeout=240)
-        return {"tasks": 200, "completed": statuses["completed"], "lost": 200 - statuses["completed"], "duplicate submissions": _duplicates(fake, "r1")}
+        return {
+            "tasks": 200,
+            "completed": statuses["completed"],
+            "lost": 200 - statuses["completed"],
+            "duplicate submissions": _duplicates(fake, "r1"),
+        }
     finally:
         stack.stop()
         server.stop()
@@ -138,7 +162,12 @@ def r2_redis_lost(workdir: Path, fake: FakeUpstream) -> dict:
         ids += _create(stack, 20, "r2c")
         stack.manage("queue_clear", "--force")  # an operator empties the queue too
         statuses = _finish(stack, ids, timeout=240)
-        return {"tasks": len(ids), "completed": statuses["completed"], "lost": len(ids) - statuses["completed"], "duplicate submissions": _duplicates(fake, "r2")}
+        return {
+            "tasks": len(ids),
+            "completed": statuses["completed"],
+            "lost": len(ids) - statuses["completed"],
+            "duplicate submissions": _duplicates(fake, "r2"),
+        }
     finally:
         stack.stop()
         server.stop()
@@ -159,7 +188,11 @@ def r3_faults(workdir: Path, fake: FakeUpstream) -> dict:
     )
     server = RedisServer(workdir).start()
     (workdir / "r3").mkdir(exist_ok=True)
-    stack = Stack(workdir / "r3", broker_url=server.url, env=_env(fake, UPSTREAM_CONCURRENCY=f"jimeng={cap}", TASK_MAX_ATTEMPTS="8"))
+    stack = Stack(
+        workdir / "r3",
+        broker_url=server.url,
+        env=_env(fake, UPSTREAM_CONCURRENCY=f"jimeng={cap}", TASK_MAX_ATTEMPTS="8"),
+    )
     try:
         stack.start(beat=True)
         stack.start_worker("worker2")
@@ -199,8 +232,12 @@ class _Receiver:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 if receiver.up:
-                    expected = hmac.new(SECRET.encode(), self.headers["X-Jimeng-Timestamp"].encode() + b"." + body, hashlib.sha256).hexdigest()
-                    receiver.events.append((json.loads(body), self.headers["X-Jimeng-Signature"] == f"sha256={expected}"))
+                    expected = hmac.new(
+                        SECRET.encode(), self.headers["X-Jimeng-Timestamp"].encode() + b"." + body, hashlib.sha256
+                    ).hexdigest()
+                    receiver.events.append(
+                        (json.loads(body), self.headers["X-Jimeng-Signature"] == f"sha256={expected}")
+                    )
                 self.send_response(200 if receiver.up else 503)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -223,7 +260,9 @@ def r6_webhooks(workdir: Path, fake: FakeUpstream) -> dict:
         _finish(stack, ids, timeout=120)
         time.sleep(8)  # the receiver stays down a while after every task ended
         receiver.up = True
-        wait_for(lambda: len({e["task"]["task_id"] for e, _ in receiver.events}) >= len(ids), timeout=60, what="webhooks")
+        wait_for(
+            lambda: len({e["task"]["task_id"] for e, _ in receiver.events}) >= len(ids), timeout=60, what="webhooks"
+        )
         delivered = {e["task"]["task_id"] for e, _ in receiver.events}
         return {
             "terminal events": len(ids),
@@ -252,7 +291,14 @@ def main() -> int:
             print(name, results[name], flush=True)
     finally:
         fake.stop()
-    lines = ["# Chaos figures (`make chaos`)", "", f"Total {round(time.monotonic() - started)} s.", "", "| scenario | figure | value |", "|---|---|---|"]
+    lines = [
+        "# Chaos figures (`make chaos`)",
+        "",
+        f"Total {round(time.monotonic() - started)} s.",
+        "",
+        "| scenario | figure | value |",
+        "|---|---|---|",
+    ]
     for name, figures in results.items():
         for key, value in figures.items():
             lines.append(f"| {name} | {key} | {value} |")

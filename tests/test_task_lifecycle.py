@@ -174,6 +174,20 @@ def test_a_generation_lost_upstream_is_submitted_again(monkeypatch):
     assert [step.action for step in steps] == ["poll", "process", "poll"]
 
 
+def test_a_lost_generation_is_submitted_again_once_then_fails(monkeypatch):
+    def poll(self, request, upstream_task_id):
+        raise UpstreamError(
+            "Jimeng no longer knows this task (not_found)", code="not_found", retryable=True, resubmit=True
+        )
+
+    monkeypatch.setattr("providers.local.LocalProvider.poll", poll)
+    task = _new()
+    drive(task.id)
+    task.refresh_from_db()
+    assert (task.status, task.attempts, task.resubmits) == (Status.FAILED, 2, 1)
+    assert task.error_message == "Jimeng no longer knows this task (not_found) (already submitted again 1 time(s))"
+
+
 def test_passing_poll_errors_keep_polling(monkeypatch):
     outcomes = [UpstreamError("Jimeng did not answer in time (timeout)", code="timeout", retryable=True)] * 3
     original = services.registry.provider_get("local").poll
