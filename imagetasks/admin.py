@@ -11,7 +11,16 @@ from .models import ImageTask, WebhookDelivery
 from .webhooks import webhook_redeliver
 
 
-class WebhookDeliveryInline(admin.TabularInline):
+class _LastAttempt:
+    @admin.display(description="last attempt")
+    def last_attempt(self, delivery):
+        if not delivery.attempt_log:
+            return "-"
+        last = delivery.attempt_log[-1]
+        return f"{last['at']}: {last['error'] or 'HTTP ' + str(last['status_code'])}"
+
+
+class WebhookDeliveryInline(_LastAttempt, admin.TabularInline):
     model = WebhookDelivery
     fields = ("event", "status", "attempts", "last_attempt", "delivered_at", "created_at")
     readonly_fields = fields
@@ -22,20 +31,9 @@ class WebhookDeliveryInline(admin.TabularInline):
     def has_add_permission(self, request, obj=None):
         return False
 
-    @admin.display(description="last attempt")
-    def last_attempt(self, delivery):
-        return _last_attempt(delivery)
-
-
-def _last_attempt(delivery) -> str:
-    if not delivery.attempt_log:
-        return "-"
-    last = delivery.attempt_log[-1]
-    return f"{last['at']}: {last['error'] or 'HTTP ' + str(last['status_code'])}"
-
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
+class WebhookDeliveryAdmin(_LastAttempt, admin.ModelAdmin):
     list_display = ("id", "event", "status", "task", "attempts", "last_attempt", "created_at")
     list_filter = ("status", "event")
     search_fields = ("=id", "=task__id", "url")
@@ -60,10 +58,6 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
-
-    @admin.display(description="last attempt")
-    def last_attempt(self, delivery):
-        return _last_attempt(delivery)
 
     @admin.action(description="Redeliver selected webhooks now")
     def redeliver(self, request, queryset):

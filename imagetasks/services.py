@@ -225,18 +225,18 @@ def _release(task: ImageTask) -> None:
         task_enqueue_on_commit(task_id=waiting, provider=task.provider)
 
 
-def task_complete(*, task: ImageTask, images: list[dict]) -> bool:
+def _end(task: ImageTask, status: Status, **fields) -> bool:
+    """The one way a claimed task ends (completed or failed): a conditional update on the claim,
+    then its slot back and its webhook on its way."""
     now = timezone.now()
     done = _held(task).update(
-        status=Status.COMPLETED,
-        result={"images": images},
-        error_code="",
-        error_message="",
+        status=status,
         finished_at=now,
         lease_expires_at=None,
         next_attempt_at=None,
         webhook_due=bool(task.webhook_url),
         updated_at=now,
+        **fields,
     )
     if done:
         _ended(task)
@@ -244,27 +244,17 @@ def task_complete(*, task: ImageTask, images: list[dict]) -> bool:
 
 
 def _ended(task: ImageTask) -> None:
-    """After the update that ended a task: its slot back, its webhook on its way."""
     _release(task)
     if task.webhook_url:
         webhook_dispatch(task_id=task.id)
 
 
+def task_complete(*, task: ImageTask, images: list[dict]) -> bool:
+    return _end(task, Status.COMPLETED, result={"images": images}, error_code="", error_message="")
+
+
 def task_fail(*, task: ImageTask, code: str, message: str) -> bool:
-    now = timezone.now()
-    done = _held(task).update(
-        status=Status.FAILED,
-        error_code=code[:64],
-        error_message=message,
-        finished_at=now,
-        lease_expires_at=None,
-        next_attempt_at=None,
-        webhook_due=bool(task.webhook_url),
-        updated_at=now,
-    )
-    if done:
-        _ended(task)
-    return bool(done)
+    return _end(task, Status.FAILED, error_code=code[:64], error_message=message)
 
 
 def _backoff_seconds(attempt: int) -> float:
