@@ -162,11 +162,14 @@ class FakeState:
         self.signature_failures = 0
         self.peak_concurrency = 0
         self.canceled: list[str] = []  # upstream ids canceled by CVCancelTask
+        self.generation = 0  # bumped by reset(): a request begun before a reset must not count after it
         self._ark_in_flight = 0
         self._ids = itertools.count(7392616336519610409)
 
     def reset(self, config: FakeConfig | None = None) -> None:
         with self.lock:
+            self.generation += 1
+            self._ark_in_flight = 0
             if config is not None:
                 self.config = config
             self.tasks.clear()
@@ -250,7 +253,10 @@ class Handler(BaseHTTPRequestHandler):
         if fault is None:
             return None
         if fault.kind == "slow":
+            generation = self.state.generation
             time.sleep(fault.delay)
+            if generation != self.state.generation:  # the test that asked for it is over
+                self._drop()
             return None
         if fault.kind == "drop":
             self._drop()
@@ -507,11 +513,13 @@ class Handler(BaseHTTPRequestHandler):
                 self.state.peak_concurrency = max(self.state.peak_concurrency, self.state.active(time.monotonic()))
         if limited:
             return self._ark_error("RateLimitExceeded.EndpointRPMExceeded", "too many concurrent requests")
+        generation = self.state.generation
         try:
             time.sleep(config.latency)
         finally:
             with self.state.lock:
-                self.state._ark_in_flight -= 1
+                if generation == self.state.generation:
+                    self.state._ark_in_flight -= 1
         width, height = int(match.group(1)), int(match.group(2))
         seed = uuid.uuid4().hex
         sequential = form.get("sequential_image_generation") == "auto"
