@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from jimeng_server.errors import Conflict, InvalidInput
 from jimeng_server.ids import new_id
+from jimeng_server.outbound import OutboundBlocked, url_check
 from providers import registry
 from providers.base import GenerationRequest, UpstreamError
 from providers.images import images_delete, images_store
@@ -69,6 +70,14 @@ def task_create(
     flags = flags or {}
     if webhook_url and not settings.WEBHOOK_SECRET:
         raise InvalidInput("This server sends no webhooks: its operator has not set WEBHOOK_SECRET.")
+    for name, url in [("webhook_url", webhook_url)] + [
+        (f"image_urls[{n}]", u) for n, u in enumerate(reference_images or [])
+    ]:
+        if url:
+            try:
+                url_check(url, must_resolve=False)
+            except OutboundBlocked as exc:
+                raise InvalidInput(f"{name} is not allowed: {exc}.") from None
     registry.options_check(spec, scale=scale, flags=flags)
     provider = registry.provider_choose(spec)
 

@@ -20,6 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from jimeng_server.api import timestamp
+from jimeng_server.outbound import OutboundBlocked, fetch
 
 from .models import ImageTask, Status, WebhookDelivery
 
@@ -97,12 +98,21 @@ def webhook_deliver(*, delivery_id: str) -> float | None:
     started = time.monotonic()
     status_code, error = None, ""
     try:
-        response = _session.post(
-            delivery.url, data=body, headers=headers, timeout=settings.WEBHOOK_TIMEOUT_SECONDS, allow_redirects=False
+        # A redirect is followed only to another allowed address (each hop checked), as a POST.
+        response = fetch(
+            delivery.url,
+            method="POST",
+            data=body,
+            headers=headers,
+            max_bytes=64 * 1024,
+            timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
+            session=_session,
         )
         status_code = response.status_code
         if not 200 <= status_code < 300:
             error = f"answered HTTP {status_code}"
+    except OutboundBlocked as exc:
+        error = f"not sent: {exc}"
     except requests.RequestException as exc:
         error = f"{exc.__class__.__name__}: could not deliver"
     now = timezone.now()

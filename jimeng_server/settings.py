@@ -248,6 +248,11 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
 
+# --- Outbound requests to client-chosen addresses (webhooks, upstream image URLs) -------------------
+# Networks exempt from the loopback/private/link-local/metadata block, e.g. "10.20.0.0/16" for an
+# internal webhook receiver, or "127.0.0.0/8" for a fake upstream on this machine.
+OUTBOUND_ALLOWED_NETWORKS = env.list("OUTBOUND_ALLOWED_NETWORKS", default=[])
+
 # --- Image downloads ----------------------------------------------------------------------------
 IMAGE_DOWNLOAD_TIMEOUT_SECONDS = env.float("IMAGE_DOWNLOAD_TIMEOUT_SECONDS", default=30.0)
 IMAGE_DOWNLOAD_MAX_BYTES = env.int("IMAGE_DOWNLOAD_MAX_BYTES", default=30 * 1024 * 1024)

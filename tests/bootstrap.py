@@ -44,6 +44,8 @@ os.environ.update(
         "PROVIDER_MODE": "auto",
         "LOCAL_PROVIDER_LATENCY_SECONDS": "0",
         "LOCAL_PROVIDER_FAILURE_RATE": "0",
+        # The fake upstream and webhook receivers listen on loopback; SSRF tests set it back to none.
+        "OUTBOUND_ALLOWED_NETWORKS": "127.0.0.0/8",
     }
 )
 
