@@ -11,7 +11,8 @@ COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
 RUN DJANGO_STATIC_ROOT=/app/static python manage.py collectstatic --noinput -v 0
-ENV DJANGO_STATIC_ROOT=/app/static
+# Listening beyond loopback: production rules apply (API keys, DJANGO_SECRET_KEY, DEBUG off).
+ENV DJANGO_STATIC_ROOT=/app/static SERVER_HOST=0.0.0.0
 
 RUN useradd --create-home --uid 1000 jimeng && mkdir -p /data && chown jimeng /data
 USER jimeng

@@ -7,9 +7,11 @@ from jimeng_server.errors import NotFound
 from .models import ImageTask
 
 
-def task_get(*, task_id: str) -> ImageTask:
+def task_get(*, task_id: str, owner: str | None = None) -> ImageTask:
+    """The task; with an `owner`, only if it is that user's (anyone else's is "not found")."""
+    tasks = ImageTask.objects.filter(user_id=owner) if owner is not None else ImageTask.objects
     try:
-        return ImageTask.objects.get(pk=task_id)
+        return tasks.get(pk=task_id)
     except ImageTask.DoesNotExist:
         raise NotFound(f"Task '{task_id}' not found.") from None
 

@@ -113,43 +113,46 @@ def task_create(
     return task
 
 
-def task_create_idempotent(*, idempotency_key: str, fields: dict) -> tuple[ImageTask, bool]:
+def task_create_idempotent(*, idempotency_key: str, fields: dict, scope: str = "") -> tuple[ImageTask, bool]:
     """`task_create` behind a client's Idempotency-Key: the first request with a key creates the
     task; a repeat with the same fields returns that task (created=False); a repeat with other
     fields is a conflict. Kept in the database, so it survives restarts."""
     task_id = new_id()
-    existing = _idempotency_claim(key=idempotency_key, fingerprint=_fingerprint(fields), task_id=task_id)
+    existing = _idempotency_claim(key=idempotency_key, scope=scope, fingerprint=_fingerprint(fields), task_id=task_id)
     if existing is not None:
         return existing, False
     try:
         return task_create(task_id=task_id, **fields), True
     except Exception:
         # A request that created nothing leaves its key free for a corrected retry.
-        IdempotencyKey.objects.filter(pk=_key_id(idempotency_key), task_id=task_id).delete()
+        IdempotencyKey.objects.filter(pk=_key_id(scope, idempotency_key), task_id=task_id).delete()
         raise
 
 
-def _key_id(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
+def _key_id(scope: str, key: str) -> str:
+    """Keys are kept per caller (scope: the API key that sent them), under a hash."""
+    return hashlib.sha256(f"{scope}\n{key}".encode()).hexdigest()
 
 
 def _fingerprint(fields: dict) -> str:
     return hashlib.sha256(json.dumps(fields, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
 
 
-def _idempotency_claim(*, key: str, fingerprint: str, task_id: str) -> ImageTask | None:
+def _idempotency_claim(*, key: str, scope: str, fingerprint: str, task_id: str) -> ImageTask | None:
     """Record the key for the task about to be created; or, when the key is known, the task it
     created. The key row is written first (one document, unique), so two concurrent requests with
     one key cannot both create a task."""
     try:
         with transaction.atomic():  # a savepoint: the duplicate-key error must not spoil an outer transaction
-            IdempotencyKey.objects.create(id=_key_id(key), key=key[:255], fingerprint=fingerprint, task_id=task_id)
+            IdempotencyKey.objects.create(
+                id=_key_id(scope, key), key=key[:255], fingerprint=fingerprint, task_id=task_id
+            )
         return None
     except IntegrityError:
         pass
-    record = IdempotencyKey.objects.filter(pk=_key_id(key)).first()
+    record = IdempotencyKey.objects.filter(pk=_key_id(scope, key)).first()
     if record is None:  # removed meanwhile (its request failed): take it now
-        return _idempotency_claim(key=key, fingerprint=fingerprint, task_id=task_id)
+        return _idempotency_claim(key=key, scope=scope, fingerprint=fingerprint, task_id=task_id)
     if record.fingerprint != fingerprint:
         raise Conflict(f"Idempotency-Key '{key}' was already used with a different request body.")
     task = ImageTask.objects.filter(pk=record.task_id).first()
@@ -436,8 +439,8 @@ def task_poll(*, task_id: str, seq: int) -> NextStep | None:
     return NextStep("poll", delay, seq + 1, task.provider)
 
 
-def task_cancel(*, task_id: str) -> ImageTask:
-    task = task_get(task_id=task_id)
+def task_cancel(*, task_id: str, owner: str | None = None) -> ImageTask:
+    task = task_get(task_id=task_id, owner=owner)
     now = timezone.now()
     canceled = ImageTask.objects.filter(pk=task.pk, status__in=CANCELABLE_STATUSES).update(
         status=Status.CANCELED,
@@ -482,9 +485,9 @@ def task_cancel_upstream(*, task_id: str) -> bool:
     return True
 
 
-def task_retry(*, task_id: str) -> ImageTask:
+def task_retry(*, task_id: str, owner: str | None = None) -> ImageTask:
     """Operator's retry: a failed or canceled task goes back to pending with a fresh attempt budget."""
-    task = task_get(task_id=task_id)
+    task = task_get(task_id=task_id, owner=owner)
     now = timezone.now()
     with transaction.atomic():
         # Conditional on the status and attempt count just read: a concurrent retry or claim wins.

@@ -64,7 +64,12 @@ def exception_handler(exc, context):
             status_code=exc.status_code,
         )
     if isinstance(exc, exceptions.APIException):
-        response = failure(str(exc.detail), status_code=exc.status_code)
+        message = str(exc.detail)
+        if isinstance(exc, exceptions.NotAuthenticated):
+            message = "Missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'."
+        response = failure(message, status_code=exc.status_code)
+        if getattr(exc, "auth_header", None):
+            response["WWW-Authenticate"] = exc.auth_header
         if getattr(exc, "wait", None):
             response["Retry-After"] = str(int(exc.wait))
         return response

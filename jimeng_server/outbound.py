@@ -69,9 +69,7 @@ def url_check(url: str, *, resolve: bool = True, must_resolve: bool = True) -> N
         return
     else:
         try:
-            infos = socket.getaddrinfo(
-                host, parts.port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM
-            )
+            infos = socket.getaddrinfo(host, port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError):
             if must_resolve:
                 raise OutboundBlocked(f"the host {host} does not resolve") from None

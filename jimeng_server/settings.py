@@ -50,6 +50,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "jimeng_server.middleware.BodySizeLimit",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -147,8 +148,8 @@ PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="").rstrip("/")
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["jimeng_server.auth.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["jimeng_server.auth.HasApiAccess"],
     "UNAUTHENTICATED_USER": None,
     "EXCEPTION_HANDLER": "jimeng_server.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -159,6 +160,15 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # Swagger UI's files ship with the server (drf-spectacular-sidecar), so /api/docs/ works offline.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {
+            "ApiKeyBearer": {"type": "http", "scheme": "bearer"},
+            "ApiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+        }
+    },
+    "SECURITY": [{"ApiKeyBearer": []}, {"ApiKeyHeader": []}],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
@@ -236,6 +246,42 @@ DEFAULT_MODEL = env.str("DEFAULT_MODEL", default="doubao-seedream-3-0-t2i-250415
 LOCAL_PROVIDER_LATENCY_SECONDS = env.float("LOCAL_PROVIDER_LATENCY_SECONDS", default=1.0)
 LOCAL_PROVIDER_FAILURE_RATE = env.float("LOCAL_PROVIDER_FAILURE_RATE", default=0.0)
 LOCAL_PROVIDER_FONT = env.str("LOCAL_PROVIDER_FONT", default="")  # a TrueType font with CJK glyphs
+
+# --- Who may call, and running safely off loopback ----------------------------------------------------
+_LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+# Production settings: set JIMENG_PRODUCTION=true (or bind SERVER_HOST beyond loopback).
+PRODUCTION = env.bool("JIMENG_PRODUCTION", default=False) or SERVER_HOST not in _LOOPBACK
+# API keys: "auto" requires them in production and lets loopback-only embedded runs go without;
+# "required" always; "off" never (refused in production).
+API_AUTH = env.str("API_AUTH", default="auto")
+API_KEYS_REQUIRED = API_AUTH == "required" or (API_AUTH == "auto" and PRODUCTION)
+_DEFAULT_SECRET = "insecure-local-only-key-set-DJANGO_SECRET_KEY-in-production"
+if PRODUCTION and not env.bool("JIMENG_ALLOW_INSECURE", default=False):
+    _problems = []
+    if SECRET_KEY == _DEFAULT_SECRET or len(SECRET_KEY) < 32:
+        _problems.append("set DJANGO_SECRET_KEY to a long random string (50+ characters)")
+    if DEBUG:
+        _problems.append("turn DJANGO_DEBUG off")
+    if not API_KEYS_REQUIRED:
+        _problems.append("API_AUTH=off is not allowed: remove it (keys are then required)")
+    if _problems:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(
+            f"Refusing to start: SERVER_HOST={SERVER_HOST} (or JIMENG_PRODUCTION) means this server is reachable "
+            "beyond this machine, so: " + "; ".join(_problems) + "."
+        )
+if PRODUCTION:
+    SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=True)
+    CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_CONTENT_TYPE_NOSNIFF = True
+    # Behind a TLS-terminating proxy that sets X-Forwarded-Proto.
+    if env.bool("DJANGO_BEHIND_TLS_PROXY", default=True):
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_HTTPONLY = True
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BYTES", default=256 * 1024)  # request bodies
 
 # --- Logging ------------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

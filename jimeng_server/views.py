@@ -9,6 +9,7 @@ from django.db import connection
 from django.http import FileResponse, Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
+from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
 from providers import registry
@@ -17,6 +18,9 @@ from .api import envelope, error_responses, failure, ok
 
 
 class HealthView(APIView):
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
     @extend_schema(
         responses={200: envelope("Health", OpenApiTypes.OBJECT), **error_responses(503)},
         summary="Liveness and configuration summary",

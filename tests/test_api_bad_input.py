@@ -243,3 +243,14 @@ def test_empty_user_update_is_rejected(client):
     response = client.put(f"{USERS}/u1", {}, format="json")
     assert response.status_code == 400
     assert response.json()["message"] == "Send at least one of: email, name."
+
+
+def test_oversized_body_is_413(client, settings):
+    body = {"prompt": "x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1), "user_id": "u1"}
+    response = client.post(TASK, body, format="json")
+    assert response.status_code == 413
+    assert response.json() == {
+        "success": False,
+        "message": f"Request body too large: at most {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.",
+    }
+    assert ImageTask.objects.count() == 0

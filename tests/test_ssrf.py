@@ -2,8 +2,8 @@
 addresses — not directly, not through a redirect — and are capped in size."""
 
 import threading
-from urllib.parse import unquote
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote
 
 import pytest
 from rest_framework.test import APIClient

@@ -1,8 +1,10 @@
 """Operators' view of API users."""
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 
-from .models import User
+from .keys import api_key_create, api_key_revoke
+from .models import ApiKey, User
 
 
 @admin.register(User)
@@ -11,3 +13,38 @@ class UserAdmin(admin.ModelAdmin):
     search_fields = ("=id", "email", "name")
     readonly_fields = ("id", "created_at", "updated_at")
     ordering = ("-created_at",)
+
+
+class ApiKeyForm(forms.ModelForm):
+    class Meta:
+        model = ApiKey
+        fields = ("user", "name")
+        help_texts = {"user": "Leave empty for a service key, which may act for any user."}
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    form = ApiKeyForm
+    list_display = ("id", "user", "service", "name", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("revoked_at",)
+    search_fields = ("=id", "=user__id", "name")
+    readonly_fields = ("id", "created_at", "last_used_at", "revoked_at")
+    actions = ("revoke",)
+
+    @admin.display(boolean=True)
+    def service(self, key):
+        return key.is_service
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None  # keys are made and revoked, never edited
+
+    def save_model(self, request, obj, form, change):
+        key, secret = api_key_create(user_id=obj.user_id, name=obj.name)
+        obj.pk = key.pk
+        self.message_user(request, f"The new key is {secret} — copy it now, it is not shown again.", messages.WARNING)
+
+    @admin.action(description="Revoke selected keys")
+    def revoke(self, request, queryset):
+        for key in queryset:
+            api_key_revoke(key_id=key.pk)
+        self.message_user(request, f"Revoked {queryset.count()} key(s).", messages.SUCCESS)

@@ -24,3 +24,27 @@ class User(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name or self.id} <{self.email}>" if self.email else (self.name or self.id)
+
+
+class ApiKey(models.Model):
+    """A key for the API. Stored only as a hash; `id` is its public lookup prefix. A key without a
+    user is a service key: an app backend acting for any user_id."""
+
+    id = models.CharField("prefix", primary_key=True, max_length=16, db_column="_id", editable=False)
+    user = models.ForeignKey(User, null=True, blank=True, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100, blank=True, default="")
+    key_hash = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "API key"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"jk_{self.id}_… ({'service' if self.is_service else self.user_id})"
+
+    @property
+    def is_service(self) -> bool:
+        return self.user_id is None

@@ -6,6 +6,7 @@ from rest_framework import serializers, status
 from rest_framework.views import APIView
 
 from jimeng_server.api import envelope, error_responses, ok
+from jimeng_server.auth import principal
 from jimeng_server.errors import InvalidInput
 
 from .. import selectors, services
@@ -46,6 +47,8 @@ def _create(serializer_class, request):
     serializer = serializer_class(data=request.data)
     serializer.is_valid(raise_exception=True)
     data = serializer.validated_data
+    caller = principal(request)
+    caller.check_user(data["user_id"])
     fields = {
         "user_id": data["user_id"],
         "prompt": data["prompt"],
@@ -64,7 +67,8 @@ def _create(serializer_class, request):
     if len(key) > 255:
         raise InvalidInput("Idempotency-Key may be at most 255 characters.")
     if key:
-        task, created = services.task_create_idempotent(idempotency_key=key, fields=fields)
+        # Scoped to the API key that sent it: two clients' keys cannot collide.
+        task, created = services.task_create_idempotent(idempotency_key=key, fields=fields, scope=caller.key_id or "")
     else:
         task, created = services.task_create(**fields), True
     body = {
@@ -100,19 +104,19 @@ class GenericTaskCreateView(APIView):
 class ImageTaskResultView(APIView):
     @extend_schema(responses=SUMMARY, summary="Poll a task: status, and the image once completed")
     def get(self, request, task_id: str):
-        return ok(task_summary(selectors.task_get(task_id=task_id), request))
+        return ok(task_summary(selectors.task_get(task_id=task_id, owner=principal(request).owner_filter()), request))
 
 
 class TaskDetailView(APIView):
     @extend_schema(responses=DETAIL, summary="Everything about one task")
     def get(self, request, task_id: str):
-        return ok(task_detail(selectors.task_get(task_id=task_id), request))
+        return ok(task_detail(selectors.task_get(task_id=task_id, owner=principal(request).owner_filter()), request))
 
 
 class TaskCancelView(APIView):
     @extend_schema(request=None, responses=CHANGED, summary="Cancel a pending or processing task")
     def post(self, request, task_id: str):
-        return ok(task_detail(services.task_cancel(task_id=task_id), request))
+        return ok(task_detail(services.task_cancel(task_id=task_id, owner=principal(request).owner_filter()), request))
 
 
 class TaskRetryView(APIView):
@@ -122,7 +126,7 @@ class TaskRetryView(APIView):
         summary="Retry a failed or canceled task",
     )
     def post(self, request, task_id: str):
-        task = services.task_retry(task_id=task_id)
+        task = services.task_retry(task_id=task_id, owner=principal(request).owner_filter())
         return ok(task_detail(task, request), status_code=status.HTTP_202_ACCEPTED)
 
 
@@ -143,6 +147,7 @@ class UserTaskListView(APIView):
         ],
     )
     def get(self, request, user_id: str):
+        principal(request).check_user(user_id)
         query = _ListQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         page, page_size = query.validated_data["page"], query.validated_data["page_size"]
@@ -165,5 +170,6 @@ class UserTaskListView(APIView):
 class ExternalTaskView(APIView):
     @extend_schema(responses=DETAIL, summary="Find a user's task by the client's own external_task_id")
     def get(self, request, user_id: str, external_task_id: str):
+        principal(request).check_user(user_id)
         task = selectors.task_get_by_external_id(user_id=user_id, external_task_id=external_task_id)
         return ok(task_detail(task, request))

@@ -55,3 +55,32 @@ class UserOut(serializers.Serializer):
 class UserDeletedOut(serializers.Serializer):
     id = serializers.CharField()
     deleted = serializers.BooleanField()
+
+
+class KeyCreateSerializer(serializers.Serializer):
+    user_id = serializers.RegexField(USER_ID_PATTERN, required=False, max_length=64)
+    name = serializers.CharField(required=False, allow_blank=True, max_length=100, default="")
+    service = serializers.BooleanField(required=False, default=False)
+
+
+class KeyOut(serializers.Serializer):
+    id = serializers.CharField()
+    user_id = serializers.CharField(allow_null=True)
+    service = serializers.BooleanField()
+    name = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField(allow_null=True)
+    revoked_at = serializers.DateTimeField(allow_null=True)
+    key = serializers.CharField(required=False, help_text="Only in the answer that made it.")
+
+
+def key_data(key) -> dict:
+    return {
+        "id": key.id,
+        "user_id": key.user_id,
+        "service": key.is_service,
+        "name": key.name,
+        "created_at": timestamp(key.created_at),
+        "last_used_at": timestamp(key.last_used_at),
+        "revoked_at": timestamp(key.revoked_at),
+    }

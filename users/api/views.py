@@ -2,17 +2,24 @@
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.views import APIView
 
 from jimeng_server.api import envelope, error_responses, ok
+from jimeng_server.auth import principal
+from jimeng_server.errors import InvalidInput, NotFound
 
-from .. import selectors, services
+from .. import keys, selectors, services
+from ..models import ApiKey
 from .serializers import (
+    KeyCreateSerializer,
+    KeyOut,
     UserCreateSerializer,
     UserDeletedOut,
     UserLookupSerializer,
     UserOut,
     UserUpdateSerializer,
+    key_data,
     user_data,
 )
 
@@ -24,6 +31,8 @@ class UserCollectionView(APIView):
         request=UserCreateSerializer, responses={201: USER, **error_responses(400, 409, 415)}, summary="Create a user"
     )
     def post(self, request):
+        if principal(request).user_id is not None:
+            raise PermissionDenied("Only service keys may create users.")
         serializer = UserCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         fields = serializer.validated_data
@@ -39,12 +48,16 @@ class UserCollectionView(APIView):
     def get(self, request):
         query = UserLookupSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        return ok(user_data(selectors.user_get_by_email(email=query.validated_data["email"])))
+        user = selectors.user_get_by_email(email=query.validated_data["email"])
+        if principal(request).user_id not in (None, user.id):
+            raise NotFound(f"No user with email '{query.validated_data['email']}'.")
+        return ok(user_data(user))
 
 
 class UserDetailView(APIView):
     @extend_schema(responses={200: USER, **error_responses(404)}, summary="One user")
     def get(self, request, user_id: str):
+        principal(request).check_user(user_id)
         return ok(user_data(selectors.user_get(user_id=user_id)))
 
     @extend_schema(
@@ -53,6 +66,7 @@ class UserDetailView(APIView):
         summary="Change a user's email or name",
     )
     def put(self, request, user_id: str):
+        principal(request).check_user(user_id)
         serializer = UserUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         fields = serializer.validated_data
@@ -66,5 +80,52 @@ class UserDetailView(APIView):
         summary="Delete a user and their tasks",
     )
     def delete(self, request, user_id: str):
+        principal(request).check_user(user_id)
         services.user_delete(user_id=user_id)
         return ok({"id": user_id, "deleted": True})
+
+
+class KeyCollectionView(APIView):
+    @extend_schema(
+        request=KeyCreateSerializer,
+        responses={201: envelope("ApiKeyCreated", KeyOut()), **error_responses(400, 401, 403, 404)},
+        summary="Make an API key (its secret is shown once, in this answer)",
+    )
+    def post(self, request):
+        serializer = KeyCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        caller, fields = principal(request), serializer.validated_data
+        user_id = None if fields["service"] else fields.get("user_id")
+        if caller.user_id is not None:
+            if fields["service"]:
+                raise PermissionDenied("Only service keys may make service keys.")
+            user_id = user_id or caller.user_id
+            caller.check_user(user_id)
+        if not fields["service"] and not user_id:
+            raise InvalidInput('Name the user_id the key is for, or ask for a service key with "service": true.')
+        if user_id:
+            selectors.user_get(user_id=user_id)
+        key, secret = keys.api_key_create(user_id=user_id, name=fields["name"])
+        return ok({**key_data(key), "key": secret}, status_code=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        responses={200: envelope("ApiKeys", KeyOut(many=True)), **error_responses(401, 404)},
+        parameters=[OpenApiParameter("user_id", str)],
+        summary="List API keys (never their secrets)",
+    )
+    def get(self, request):
+        caller = principal(request)
+        user_id = request.query_params.get("user_id") or caller.user_id
+        if user_id:
+            caller.check_user(user_id)
+        found = ApiKey.objects.filter(user_id=user_id) if user_id else ApiKey.objects.all()
+        return ok([key_data(key) for key in found[:500]])
+
+
+class KeyDetailView(APIView):
+    @extend_schema(
+        responses={200: envelope("ApiKeyRevoked", KeyOut()), **error_responses(401, 404)}, summary="Revoke an API key"
+    )
+    def delete(self, request, key_id: str):
+        key = keys.api_key_revoke(key_id=key_id, owner=principal(request).user_id)
+        return ok(key_data(key))

@@ -1,0 +1,61 @@
+"""Who is calling: an API key (`Authorization: Bearer <key>` or `X-API-Key: <key>`) names a user,
+or a service that may act for any user. On embedded defaults bound to loopback no key is needed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.permissions import BasePermission
+
+from jimeng_server.errors import NotFound
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: str | None  # None: may act for any user (a service key, or local mode)
+    key_id: str | None = None
+
+    def owner_filter(self) -> str | None:
+        """The user every read and write must stay within, or None for any."""
+        return self.user_id
+
+    def check_user(self, user_id: str) -> None:
+        """A user key touching another user's things finds nothing there."""
+        if self.user_id is not None and self.user_id != user_id:
+            raise NotFound(f"User '{user_id}' not found.")
+
+
+LOCAL = Principal(user_id=None)
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    def authenticate(self, request):
+        header = request.headers.get("Authorization", "")
+        raw = (
+            header[7:].strip() if header.lower().startswith("bearer ") else request.headers.get("X-API-Key", "").strip()
+        )
+        if not raw:
+            return None
+        from users.keys import api_key_verify
+
+        key = api_key_verify(raw)
+        if key is None:
+            raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
+        return (None, Principal(user_id=key.user_id, key_id=key.pk))
+
+    def authenticate_header(self, request):
+        return 'Bearer realm="jimeng"'
+
+
+class HasApiAccess(BasePermission):
+    message = "Missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'."
+
+    def has_permission(self, request, view):
+        return isinstance(request.auth, Principal) or not settings.API_KEYS_REQUIRED
+
+
+def principal(request) -> Principal:
+    return request.auth if isinstance(request.auth, Principal) else LOCAL

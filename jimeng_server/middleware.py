@@ -1,0 +1,21 @@
+"""Refuse oversized request bodies before anything reads them (DRF's JSON parser streams the body
+and so bypasses Django's own DATA_UPLOAD_MAX_MEMORY_SIZE check)."""
+
+from django.conf import settings
+from django.http import JsonResponse
+
+
+class BodySizeLimit:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if limit and length > limit and not request.path.startswith("/admin/"):
+            message = f"Request body too large: at most {limit} bytes."
+            return JsonResponse({"success": False, "message": message}, status=413)
+        return self.get_response(request)
