@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from jimeng_server.errors import Conflict, InvalidInput
+from jimeng_server.errors import Conflict, InvalidInput, TooManyRequests
 from jimeng_server.ids import new_id
 from jimeng_server.outbound import OutboundBlocked, url_check
 from providers import registry
@@ -89,6 +89,7 @@ def task_create(
     if scale is not None:
         params["scale"] = int(scale) if isinstance(spec.scale_range[0], int) else scale
     params.update(flags)
+    _limits_check(user_id)
     taken = Conflict(f"User '{user_id}' already has a task with external_task_id '{external_task_id}'.")
     if external_task_id and ImageTask.objects.filter(user_id=user_id, external_task_id=external_task_id).exists():
         raise taken
@@ -111,6 +112,29 @@ def task_create(
     except IntegrityError:  # the same external id, created concurrently
         raise taken from None
     return task
+
+
+def _limits_check(user_id: str) -> None:
+    """Per-user limits: tasks per UTC day, and tasks waiting or running at once."""
+    now = timezone.now()
+    if settings.USER_MAX_ACTIVE_TASKS:
+        active = ImageTask.objects.filter(user_id=user_id, status__in=[Status.PENDING, Status.PROCESSING]).count()
+        if active >= settings.USER_MAX_ACTIVE_TASKS:
+            raise TooManyRequests(
+                f"User '{user_id}' already has {active} tasks waiting or running; the limit is "
+                f"{settings.USER_MAX_ACTIVE_TASKS}. Try again when some have finished.",
+                retry_after=10,
+            )
+    if settings.USER_DAILY_TASK_QUOTA:
+        day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        today = ImageTask.objects.filter(user_id=user_id, created_at__gte=day_start).count()
+        if today >= settings.USER_DAILY_TASK_QUOTA:
+            tomorrow = day_start + timedelta(days=1)
+            raise TooManyRequests(
+                f"User '{user_id}' has used today's quota of {settings.USER_DAILY_TASK_QUOTA} tasks; "
+                "it renews at 00:00 UTC.",
+                retry_after=int((tomorrow - now).total_seconds()) + 1,
+            )
 
 
 def task_create_idempotent(*, idempotency_key: str, fields: dict, scope: str = "") -> tuple[ImageTask, bool]:

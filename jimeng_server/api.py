@@ -49,7 +49,10 @@ def _first_error(detail, path: str = "") -> str:
 def exception_handler(exc, context):
     """DRF's exception handler, replaced: every error leaves in the envelope, none as a stack trace."""
     if isinstance(exc, DomainError):
-        return failure(exc.message, status_code=exc.status, **exc.extra)
+        response = failure(exc.message, status_code=exc.status, **exc.extra)
+        if getattr(exc, "retry_after", None):
+            response["Retry-After"] = str(exc.retry_after)
+        return response
     if isinstance(exc, Http404):
         return failure("Not found.", status_code=status.HTTP_404_NOT_FOUND)
     if isinstance(exc, exceptions.ValidationError):

@@ -9,6 +9,7 @@ from django.conf import settings
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
+from rest_framework.throttling import SimpleRateThrottle
 
 from jimeng_server.errors import NotFound
 
@@ -59,3 +60,25 @@ class HasApiAccess(BasePermission):
 
 def principal(request) -> Principal:
     return request.auth if isinstance(request.auth, Principal) else LOCAL
+
+
+class ApiKeyRateThrottle(SimpleRateThrottle):
+    """API_RATE_LIMIT requests per key ("600/min"); 429 with Retry-After past it. Requests without
+    a key (local mode) are not counted."""
+
+    scope = "api_key"
+
+    def get_rate(self):
+        return settings.API_RATE_LIMIT or None
+
+    def allow_request(self, request, view):
+        self.rate = self.get_rate()
+        if self.rate is None:
+            return True
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+        return super().allow_request(request, view)
+
+    def get_cache_key(self, request, view):
+        if isinstance(request.auth, Principal) and request.auth.key_id:
+            return self.cache_format % {"scope": self.scope, "ident": request.auth.key_id}
+        return None

@@ -150,6 +150,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": ["jimeng_server.auth.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["jimeng_server.auth.HasApiAccess"],
+    "DEFAULT_THROTTLE_CLASSES": ["jimeng_server.auth.ApiKeyRateThrottle"],
     "UNAUTHENTICATED_USER": None,
     "EXCEPTION_HANDLER": "jimeng_server.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -282,6 +283,14 @@ if PRODUCTION:
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BYTES", default=256 * 1024)  # request bodies
+API_RATE_LIMIT = env.str("API_RATE_LIMIT", default="600/min")  # per API key; empty: no limit
+USER_DAILY_TASK_QUOTA = env.int(
+    "USER_DAILY_TASK_QUOTA", default=10000
+)  # tasks a user may create per UTC day; 0: no limit
+USER_MAX_ACTIVE_TASKS = env.int("USER_MAX_ACTIVE_TASKS", default=1000)  # pending + processing per user; 0: no limit
+# Counters of the rate limit: in Redis when Redis is the broker (shared by every web process).
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CELERY_BROKER_URL}}
 
 # --- Logging ------------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
