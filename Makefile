@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
 .PHONY: help install run dev build test test-sqlite test-mongodb fmt lint superuser migrate redis-queue-status redis-queue-clear \
-        redis-queue-clear-force docker-build docker-run clean fake-upstream chaos
+        redis-queue-clear-force docker-build docker-run clean fake-upstream chaos fuzz
 
 help: ## List the commands
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-24s %s\n", $$1, $$2}'
@@ -66,6 +66,9 @@ redis-queue-clear: install ## Empty the broker queue (asks first; pending tasks 
 
 redis-queue-clear-force: install ## Empty the broker queue without asking
 	$(BIN)/python manage.py queue_clear --force
+
+fuzz: install ## schemathesis against the OpenAPI schema: 1000+ generated requests, no 5xx allowed (part of make test)
+	$(BIN)/pytest -m fuzz tests/fuzz
 
 chaos: install ## Reliability figures: worker killed, Redis lost, injected faults, webhook receiver down (~10 min)
 	scripts/test-services
