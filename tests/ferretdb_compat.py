@@ -27,6 +27,7 @@ from pymongo.collection import Collection
 
 TRANSLATED_SHAPES = (
     '[{"$set": {"f": {"$literal": v}}}]  ->  {"$set": {"f": v}}',
+    '[{"$set": {"f": true | 3 | null | "text"}}]  ->  {"$set": {"f": ...}}',
     '[{"$set": {"f": {"$add": ["$f", n | {"$literal": n}]}}}]  ->  {"$inc": {"f": n}}',
     '[{"$set": {"f": {"$subtract": ["$f", n]}}}]  ->  {"$inc": {"f": -n}}',
 )
@@ -50,6 +51,10 @@ def translate_pipeline_update(update):
     for field, expr in update[0]["$set"].items():
         if isinstance(expr, dict) and set(expr) == {"$literal"}:
             sets[field] = expr["$literal"]
+            continue
+        if isinstance(expr, bool | int | float) or expr is None or (isinstance(expr, str) and not expr.startswith("$")):
+            # a constant is its own value (the schema editor fills new fields' defaults this way)
+            sets[field] = expr
             continue
         if isinstance(expr, dict) and len(expr) == 1:
             ((operator, args),) = expr.items()
