@@ -11,17 +11,13 @@ Bounded in count and time; loopback only. Prints a table and writes bench/chaos-
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import redis
@@ -29,6 +25,7 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.fakes.receiver import WebhookReceiver, signature_valid  # noqa: E402
 from tests.fakes.upstream import FakeConfig, FakeUpstream, Fault  # noqa: E402
 from tests.stack import Stack, free_port, wait_for  # noqa: E402
 
@@ -220,36 +217,9 @@ def r3_faults(workdir: Path, fake: FakeUpstream) -> dict:
         server.stop()
 
 
-class _Receiver:
-    def __init__(self):
-        self.up, self.events = False, []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                if receiver.up:
-                    expected = hmac.new(
-                        SECRET.encode(), self.headers["X-Jimeng-Timestamp"].encode() + b"." + body, hashlib.sha256
-                    ).hexdigest()
-                    receiver.events.append(
-                        (json.loads(body), self.headers["X-Jimeng-Signature"] == f"sha256={expected}")
-                    )
-                self.send_response(200 if receiver.up else 503)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-
-
 def r6_webhooks(workdir: Path, fake: FakeUpstream) -> dict:
     fake.state.reset(FakeConfig(latency=1))
-    receiver = _Receiver()
+    receiver = WebhookReceiver(up=False)
     server = RedisServer(workdir).start()
     (workdir / "r6").mkdir(exist_ok=True)
     env = _env(fake, WEBHOOK_SECRET=SECRET, WEBHOOK_BACKOFF_SECONDS="1", WEBHOOK_BACKOFF_MAX_SECONDS="4")
@@ -272,7 +242,7 @@ def r6_webhooks(workdir: Path, fake: FakeUpstream) -> dict:
     finally:
         stack.stop()
         server.stop()
-        receiver.server.shutdown()
+        receiver.stop()
 
 
 def main() -> int:

@@ -1,11 +1,7 @@
 """Webhooks: the task JSON POSTed on terminal status, signed, retried while the receiver is down,
 every attempt recorded, redelivered on request."""
 
-import hashlib
-import hmac
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from rest_framework.test import APIClient
@@ -14,53 +10,23 @@ from imagetasks import services
 from imagetasks.models import ImageTask, WebhookDelivery
 from imagetasks.webhooks import webhook_deliver, webhook_dispatch, webhook_redeliver
 from tests.drive import drive
+from tests.fakes.receiver import WebhookReceiver, signature_valid
 
 pytestmark = pytest.mark.django_db
 SECRET = "whsec-test"
-
-
-class Receiver:
-    """A webhook endpoint on loopback that records what it gets; `up` decides 200 or 503."""
-
-    def __init__(self):
-        self.received, self.up = [], True
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.received.append((dict(self.headers), body))
-                self.send_response(200 if receiver.up else 503)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/jimeng"
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
 def receiver(settings):
     settings.WEBHOOK_SECRET = SECRET
     settings.WEBHOOK_BACKOFF_SECONDS = 0.01
-    hook = Receiver()
+    hook = WebhookReceiver()
     yield hook
     hook.stop()
 
 
 def verify(headers: dict, body: bytes) -> bool:
-    """What a receiver does (the README's recipe)."""
-    expected = hmac.new(
-        SECRET.encode(), headers["X-Jimeng-Timestamp"].encode() + b"." + body, hashlib.sha256
-    ).hexdigest()
-    return hmac.compare_digest(headers["X-Jimeng-Signature"], f"sha256={expected}")
+    return signature_valid(SECRET, headers, body)
 
 
 def _deliver_all():
@@ -74,7 +40,7 @@ def test_completed_task_is_posted_signed(receiver, django_capture_on_commit_call
         drive(task.id)
     _deliver_all()
     assert len(receiver.received) == 1
-    headers, body = receiver.received[0]
+    headers, body, _ = receiver.received[0]
     assert verify(headers, body)
     assert headers["X-Jimeng-Event"] == "task.completed"
     payload = json.loads(body)
@@ -102,7 +68,7 @@ def test_receiver_down_then_up(receiver, django_capture_on_commit_callbacks):
     assert delivery.status == "delivered"
     assert [a["status_code"] for a in delivery.attempt_log] == [503, 503, 200]
     assert delivery.attempt_log[0]["error"] == "answered HTTP 503"
-    assert all(verify(h, b) for h, b in receiver.received)
+    assert all(verify(h, b) for h, b, _ in receiver.received)
     assert json.loads(receiver.received[-1][1])["event"] == "task.canceled"
 
 

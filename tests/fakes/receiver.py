@@ -1,0 +1,45 @@
+"""A webhook endpoint on loopback for tests and `make chaos`: records every POST; `up` decides
+between 200 and 503."""
+
+import hashlib
+import hmac
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def signature_valid(secret: str, headers: dict, body: bytes) -> bool:
+    """What a receiver does to trust a delivery (the README's recipe)."""
+    expected = hmac.new(
+        secret.encode(), headers["X-Jimeng-Timestamp"].encode() + b"." + body, hashlib.sha256
+    ).hexdigest()
+    return hmac.compare_digest(headers["X-Jimeng-Signature"], f"sha256={expected}")
+
+
+class WebhookReceiver:
+    def __init__(self, *, up: bool = True):
+        self.up = up
+        self.received: list[tuple[dict, bytes, int]] = []  # (headers, body, status answered)
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                status = 200 if receiver.up else 503
+                receiver.received.append((dict(self.headers), body, status))
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/jimeng"
+
+    def accepted(self) -> list[tuple[dict, bytes]]:
+        return [(headers, body) for headers, body, status in self.received if status == 200]
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
