@@ -11,7 +11,6 @@ Bounded in count and time; loopback only. Prints a table and writes bench/chaos-
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
@@ -25,7 +24,7 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.fakes.receiver import WebhookReceiver, signature_valid  # noqa: E402
+from tests.fakes.receiver import WebhookReceiver  # noqa: E402
 from tests.fakes.upstream import FakeConfig, FakeUpstream, Fault  # noqa: E402
 from tests.stack import Stack, free_port, wait_for  # noqa: E402
 
