@@ -253,5 +253,5 @@ class Stack:
         try:
             return wait_for(terminal, timeout=timeout, interval=0.1, what=f"task {task_id}")
         except TimeoutError as exc:
-            logs = "\n".join(f"--- {name}\n{self.log(name)}" for name in ("web", "worker"))
+            logs = "\n".join(f"--- {name}\n{self.log(name)}" for name in self.processes)
             raise TimeoutError(f"{exc}; last state {self.result(task_id)}\n{logs}") from None

@@ -46,8 +46,17 @@ def test_cap_of_64_lets_one_small_worker_drive_50_generations_at_once(make_stack
 @skip_on_ferretdb("atomic single-document updates: concurrent conditional $inc on one counter lose updates")
 def test_embedded_mode_cap_lives_in_the_database(make_stack, fake_upstream):
     fake_upstream.config.latency = 1.0
-    env = upstream_env(fake_upstream) | {"UPSTREAM_CONCURRENCY": "jimeng=2", "CAPACITY_WAIT_SECONDS": "0.5"}
-    stack = make_stack(broker_url="filesystem://", env=env).start(worker=False)
+    # Beat runs the reconciler as it would in embedded mode: the filesystem broker hands a message
+    # to one consumer and forgets it, so a wake-up two workers race for can be lost; the database
+    # still says what is due and the reconciler sends it again.
+    env = upstream_env(fake_upstream) | {
+        "UPSTREAM_CONCURRENCY": "jimeng=2",
+        "CAPACITY_WAIT_SECONDS": "0.5",
+        "RECONCILE_INTERVAL_SECONDS": "1",
+        "TASK_REQUEUE_AFTER_SECONDS": "3",
+        "TASK_LEASE_SECONDS": "6",
+    }
+    stack = make_stack(broker_url="filesystem://", env=env).start(worker=False, beat=True)
     stack.start_worker("worker_a", concurrency=2)
     stack.start_worker("worker_b", concurrency=2)
     results = _run(stack, 10, timeout=120)
