@@ -16,6 +16,7 @@ def _run(stack, count: int, *, timeout: float) -> list[dict]:
     return [stack.wait_terminal(task_id, timeout=max(1, deadline - time.monotonic())) for task_id in ids]
 
 
+@skip_on_ferretdb("atomic single-document updates: two workers' concurrent claims of one task can both succeed")
 def test_cap_of_4_holds_for_100_tasks_at_5s(make_stack, redis_url, fake_upstream):
     fake_upstream.config.latency = 5.0
     env = upstream_env(fake_upstream) | {"UPSTREAM_CONCURRENCY": "jimeng=4", "CAPACITY_WAIT_SECONDS": "2"}
@@ -31,6 +32,10 @@ def test_cap_of_4_holds_for_100_tasks_at_5s(make_stack, redis_url, fake_upstream
     assert max(state["submissions"].values()) == 1
 
 
+@skip_on_ferretdb(
+    "the speed to keep 50 generations in flight from one 2-process worker (its SQLite backend answers each "
+    "update in milliseconds); and atomic single-document updates"
+)
 def test_cap_of_64_lets_one_small_worker_drive_50_generations_at_once(make_stack, redis_url, fake_upstream):
     fake_upstream.config.latency = 5.0
     env = upstream_env(fake_upstream) | {"UPSTREAM_CONCURRENCY": "jimeng=64"}
