@@ -5,12 +5,11 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
-import subprocess
 
 import pytest
 import redis
 
-from .stack import Stack, free_port, wait_for
+from .stack import RedisServer, Stack
 
 _redis_db = itertools.count(1)
 
@@ -18,28 +17,11 @@ _redis_db = itertools.count(1)
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory):
     """A private redis-server on a free loopback port (installed by `scripts/test-services`)."""
-    binary = shutil.which("redis-server")
-    if binary is None:
+    if shutil.which("redis-server") is None:
         pytest.fail("redis-server is not installed; run the tests with `make test`, which installs it.")
-    port = free_port()
-    workdir = tmp_path_factory.mktemp("redis")
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(workdir)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    client = redis.Redis(host="127.0.0.1", port=port)
-
-    def answers():
-        try:
-            return client.ping()
-        except redis.ConnectionError:
-            return False
-
-    wait_for(answers, timeout=10, what="redis-server")
-    yield {"host": "127.0.0.1", "port": port, "process": process}
-    process.terminate()
-    process.wait(timeout=10)
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield {"host": "127.0.0.1", "port": server.port}
+    server.stop()
 
 
 @pytest.fixture

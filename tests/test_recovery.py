@@ -7,6 +7,7 @@ import pytest
 import redis
 
 from tests.conftest import skip_on_ferretdb, upstream_env
+from tests.stack import RedisServer
 
 pytestmark = [
     pytest.mark.stack,
@@ -45,3 +46,22 @@ def test_redis_flushed_mid_run(make_stack, redis_server, redis_url, fake_upstrea
     redis.Redis(host=redis_server["host"], port=redis_server["port"], db=db).flushdb()  # queue, countdowns, caps
     assert [stack.wait_terminal(task_id, timeout=90)["status"] for task_id in ids] == ["completed"] * 12
     assert max(fake_upstream.state.snapshot()["submissions"].values()) == 1
+
+
+def test_redis_restarted_mid_run(make_stack, tmp_path, fake_upstream):
+    """The worker lives through its broker going away and coming back empty (celery 5.7.0's worker
+    exited here: pinned to 5.6.3), and the reconciler re-sends what the restart forgot."""
+    fake_upstream.config.latency = 2
+    server = RedisServer(tmp_path).start()
+    try:
+        stack = make_stack(broker_url=server.url, env=upstream_env(fake_upstream) | FAST).start(beat=True)
+        ids = _create(stack, 16, "restarted")
+        time.sleep(1)  # wake-ups, polls and countdowns in flight
+        server.stop()
+        time.sleep(2)
+        server.start()
+        assert [stack.wait_terminal(task_id, timeout=90)["status"] for task_id in ids] == ["completed"] * 16
+        assert stack.processes["worker"].poll() is None, stack.log("worker")[-3000:]
+        assert max(fake_upstream.state.snapshot()["submissions"].values()) == 1
+    finally:
+        server.stop()
