@@ -30,6 +30,14 @@ return 1
 """
 
 
+_HOLD = """
+local now = redis.call('TIME')
+local t = tonumber(now[1]) + tonumber(now[2]) / 1000000
+for i = 1, #KEYS do redis.call('ZADD', KEYS[i], 'XX', t + tonumber(ARGV[2]), ARGV[1]) end
+return 1
+"""
+
+
 def caps_for(task: ImageTask) -> tuple[int, int]:
     """(provider cap, model cap); 0 means unlimited."""
     return settings.UPSTREAM_CONCURRENCY.get(task.provider, 0), settings.MODEL_CONCURRENCY.get(task.model, 0)
@@ -39,6 +47,7 @@ class RedisCapacity:
     def __init__(self, url: str):
         self.client = redis.Redis.from_url(url)
         self.script = self.client.register_script(_ACQUIRE)
+        self.hold_script = self.client.register_script(_HOLD)
 
     @staticmethod
     def _keys(task: ImageTask) -> list[str]:
@@ -52,6 +61,10 @@ class RedisCapacity:
         return bool(self.script(keys=self._keys(task), args=[task.pk, ttl, provider_cap, model_cap]))
 
     refresh = acquire  # re-adding a held slot pushes its expiry forward
+
+    def hold(self, task: ImageTask, seconds: float) -> None:
+        """Keep a held slot taken for `seconds` more, after which it frees itself."""
+        self.hold_script(keys=self._keys(task), args=[task.pk, seconds])
 
     def release(self, task: ImageTask) -> None:
         pipe = self.client.pipeline()
@@ -102,6 +115,10 @@ class DatabaseCapacity:
 
     def refresh(self, task: ImageTask) -> bool:
         return True
+
+    def hold(self, task: ImageTask, seconds: float) -> None:
+        """The slot stays counted (`holds_slot`): the task's next attempt reuses it, and the
+        reconciler gives back one whose task no longer runs."""
 
     def release(self, task: ImageTask) -> None:
         if ImageTask.objects.filter(pk=task.pk, holds_slot=True).update(holds_slot=False):

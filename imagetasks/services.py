@@ -261,7 +261,16 @@ def _release(task: ImageTask) -> None:
         task_enqueue_on_commit(task_id=waiting, provider=task.provider)
 
 
-def _end(task: ImageTask, status: Status, **fields) -> bool:
+def _slot_free(task: ImageTask, hold_seconds: float = 0) -> None:
+    """Done with the slot: given back, or — after a submit that may have been accepted upstream —
+    left taken for `hold_seconds`, so the cap also counts a generation we lost sight of."""
+    if hold_seconds:
+        capacity().hold(task, hold_seconds)
+    else:
+        _release(task)
+
+
+def _end(task: ImageTask, status: Status, *, hold_seconds: float = 0, **fields) -> bool:
     """The one way a claimed task ends (completed or failed): a conditional update on the claim,
     then its slot back and its webhook on its way."""
     now = timezone.now()
@@ -275,12 +284,12 @@ def _end(task: ImageTask, status: Status, **fields) -> bool:
         **fields,
     )
     if done:
-        _ended(task)
+        _ended(task, hold_seconds)
     return bool(done)
 
 
-def _ended(task: ImageTask) -> None:
-    _release(task)
+def _ended(task: ImageTask, hold_seconds: float = 0) -> None:
+    _slot_free(task, hold_seconds)
     if task.webhook_url:
         webhook_dispatch(task_id=task.id)
 
@@ -289,8 +298,8 @@ def task_complete(*, task: ImageTask, images: list[dict]) -> bool:
     return _end(task, Status.COMPLETED, result={"images": images}, error_code="", error_message="")
 
 
-def task_fail(*, task: ImageTask, code: str, message: str) -> bool:
-    return _end(task, Status.FAILED, error_code=code[:64], error_message=message)
+def task_fail(*, task: ImageTask, code: str, message: str, hold_seconds: float = 0) -> bool:
+    return _end(task, Status.FAILED, hold_seconds=hold_seconds, error_code=code[:64], error_message=message)
 
 
 def _backoff_seconds(attempt: int) -> float:
@@ -298,17 +307,23 @@ def _backoff_seconds(attempt: int) -> float:
     return min(settings.TASK_RETRY_BACKOFF_MAX_SECONDS, base) * random.uniform(0.5, 1.0)
 
 
+def _in_flight_hold(error: UpstreamError) -> float:
+    return settings.CAPACITY_IN_FLIGHT_HOLD_SECONDS if error.in_flight else 0
+
+
 def task_defer(*, task: ImageTask, error: UpstreamError) -> NextStep | None:
     """A retryable failure: back to pending after a backoff (a new generation next time), or failed
     when the attempts are used up. Returns the step to schedule when a retry is due."""
+    hold = _in_flight_hold(error)
     if task.attempts >= task.attempts_limit:
         task_fail(
             task=task,
             code=error.code or "upstream_error",
             message=f"{error.message} (gave up after {task.attempts} attempts)",
+            hold_seconds=hold,
         )
         return None
-    delay = _backoff_seconds(task.attempts)
+    delay = max(_backoff_seconds(task.attempts), hold)
     now = timezone.now()
     moved = _held(task).update(
         status=Status.PENDING,
@@ -323,7 +338,10 @@ def task_defer(*, task: ImageTask, error: UpstreamError) -> NextStep | None:
     )
     if not moved:
         return None
-    capacity().release(task)
+    if hold:
+        capacity().hold(task, hold)
+    else:
+        capacity().release(task)
     return NextStep("process", delay, provider=task.provider)
 
 
@@ -334,7 +352,9 @@ def _upstream_failed(task: ImageTask, error: UpstreamError) -> NextStep | None:
         return None
     if error.retryable:
         return task_defer(task=task, error=error)
-    task_fail(task=task, code=error.code or "upstream_error", message=error.message)
+    task_fail(
+        task=task, code=error.code or "upstream_error", message=error.message, hold_seconds=_in_flight_hold(error)
+    )
     return None
 
 

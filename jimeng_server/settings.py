@@ -318,6 +318,9 @@ MODEL_CONCURRENCY = env.dict("MODEL_CONCURRENCY", cast={"value": int}, default={
 # Where the caps are kept: Redis at this URL; default the broker when it is Redis, else the database.
 CAPACITY_REDIS_URL = env.str("CAPACITY_REDIS_URL", default="")
 CAPACITY_WAIT_SECONDS = env.float("CAPACITY_WAIT_SECONDS", default=2.0)  # recheck of a full cap
+# A submit that timed out may still have been accepted: its slot stays taken this long (the upstream
+# may be generating), and the task's next attempt waits as long.
+CAPACITY_IN_FLIGHT_HOLD_SECONDS = env.float("CAPACITY_IN_FLIGHT_HOLD_SECONDS", default=60.0)
 # Polling an async upstream: every elapsed*POLL_FACTOR seconds, within [POLL_MIN, POLL_MAX].
 POLL_MIN_SECONDS = env.float("POLL_MIN_SECONDS", default=0.5)
 POLL_MAX_SECONDS = env.float("POLL_MAX_SECONDS", default=5.0)

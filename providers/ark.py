@@ -79,8 +79,14 @@ class ArkProvider(Provider):
                 headers={"Authorization": f"Bearer {settings.ARK_API_KEY}"},
                 timeout=(settings.ARK_CONNECT_TIMEOUT_SECONDS, settings.ARK_READ_TIMEOUT_SECONDS),
             )
+        except requests.ConnectTimeout:
+            raise UpstreamError(
+                "could not reach Ark (connection timeout)", code="connection_error", retryable=True
+            ) from None
         except requests.Timeout:
-            raise UpstreamError("Ark did not answer in time (timeout)", code="timeout", retryable=True) from None
+            raise UpstreamError(
+                "Ark did not answer in time (timeout)", code="timeout", retryable=True, in_flight=True
+            ) from None
         except requests.RequestException:
             raise UpstreamError(
                 "could not reach Ark (connection error)", code="connection_error", retryable=True

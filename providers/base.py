@@ -38,14 +38,25 @@ class PollResult:
 
 class UpstreamError(Exception):
     """An upstream said no. `retryable` decides between trying again later and failing the task;
-    `resubmit` says the upstream task is gone, so trying again means a new generation."""
+    `resubmit` says the upstream task is gone, so trying again means a new generation; `in_flight`
+    says the upstream may have accepted the work anyway (a request that timed out after it was sent),
+    so it may still be generating."""
 
-    def __init__(self, message: str, *, code: str = "", retryable: bool = False, resubmit: bool = False):
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "",
+        retryable: bool = False,
+        resubmit: bool = False,
+        in_flight: bool = False,
+    ):
         super().__init__(message)
         self.message = message
         self.code = code
         self.retryable = retryable
         self.resubmit = resubmit
+        self.in_flight = in_flight
 
 
 class Provider:

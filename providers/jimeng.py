@@ -143,7 +143,7 @@ def error_from_exception(exc: Exception) -> UpstreamError:
             return error
     lowered = text.lower()
     if "timed out" in lowered or "timeout" in lowered:
-        return UpstreamError("Jimeng did not answer in time (timeout)", code="timeout", retryable=True)
+        return UpstreamError("Jimeng did not answer in time (timeout)", code="timeout", retryable=True, in_flight=True)
     if any(word in lowered for word in ("connection", "remote end closed", "max retries", "reset by peer")):
         return UpstreamError("could not reach Jimeng (connection error)", code="connection_error", retryable=True)
     return UpstreamError(f"unexpected answer from Jimeng: {text[:200]}", code="bad_response", retryable=True)
