@@ -72,7 +72,7 @@ fuzz: install ## schemathesis against the OpenAPI schema: 1000+ generated reques
 
 chaos: install ## Reliability figures: worker killed, Redis lost, injected faults, webhook receiver down (~10 min)
 	scripts/test-services
-	$(BIN)/python -m tests.chaos
+	$(BIN)/python -m tests.chaos $(SCENARIOS)
 
 fake-upstream: install ## Run the fake Volcengine (Jimeng + Ark) on 127.0.0.1:9900 for local experiments
 	$(BIN)/python -m tests.fakes.upstream --port 9900

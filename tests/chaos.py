@@ -7,13 +7,14 @@ R3  30% injected throttles / 500s / timeouts: share completed; moderation reject
     the fake's peak concurrency against the cap.
 R6  The webhook receiver down for a while, then up: terminal events delivered, signatures valid.
 
-Bounded in count and time; loopback only. Prints a table and writes bench/chaos-results.md."""
+Bounded in count and time; loopback only. Prints a table and writes bench/chaos-results.md.
+`make chaos SCENARIOS="R2 R3"` runs some of them (printed, not written). Exits 1 when a figure misses
+its goal, keeping the processes' logs."""
 
 from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.fakes.receiver import WebhookReceiver, signature_valid  # noqa: E402
 from tests.fakes.upstream import FakeConfig, FakeUpstream, Fault  # noqa: E402
-from tests.stack import Stack, free_port, wait_for  # noqa: E402
+from tests.stack import RedisServer, Stack, wait_for  # noqa: E402
 
 SECRET = "chaos-webhook-secret"
 FAST_RECOVERY = {
@@ -37,45 +38,9 @@ FAST_RECOVERY = {
     "TASK_RETRY_BACKOFF_SECONDS": "0.5",
     "TASK_RETRY_BACKOFF_MAX_SECONDS": "3",
     "CAPACITY_WAIT_SECONDS": "0.5",
+    # A submit that timed out (R3's slow answers) keeps its slot this long: past the fake's latency.
+    "CAPACITY_IN_FLIGHT_HOLD_SECONDS": "4",
 }
-
-
-class RedisServer:
-    def __init__(self, workdir: Path):
-        self.port, self.dir, self.process = free_port(), workdir, None
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self):
-        self.process = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.dir),
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        client = redis.Redis(port=self.port)
-
-        def answers():
-            try:
-                return client.ping()
-            except redis.ConnectionError:
-                return False
-
-        wait_for(answers, timeout=10, what="redis")
-        return self
-
-    def stop(self):
-        self.process.kill()
-        self.process.wait()
 
 
 def _env(fake: FakeUpstream, **extra) -> dict:
@@ -250,7 +215,21 @@ def r6_webhooks(workdir: Path, fake: FakeUpstream) -> dict:
         receiver.stop()
 
 
-def main() -> int:
+def _peak_within_cap(figure: str) -> bool:
+    peak, cap = figure.split("/")
+    return int(peak) <= int(cap)
+
+
+GOALS = {
+    "R1": lambda f: f["lost"] == 0 and f["duplicate submissions"] == 0,
+    "R2": lambda f: f["lost"] == 0,
+    "R3": lambda f: f["completed"] >= 198 and _peak_within_cap(f["peak concurrency / cap"]),
+    "R6": lambda f: f["delivered after the receiver came up"] == f["terminal events"],
+}
+SCENARIOS = {"R1": r1_worker_killed, "R2": r2_redis_lost, "R3": r3_faults, "R6": r6_webhooks}
+
+
+def main(wanted: list[str]) -> int:
     if not shutil.which("redis-server"):
         print("redis-server is missing: run `scripts/test-services` first", file=sys.stderr)
         return 2
@@ -259,7 +238,9 @@ def main() -> int:
     results = {}
     started = time.monotonic()
     try:
-        for name, scenario in (("R1", r1_worker_killed), ("R2", r2_redis_lost), ("R3", r3_faults), ("R6", r6_webhooks)):
+        for name, scenario in SCENARIOS.items():
+            if wanted and name not in wanted:
+                continue
             t0 = time.monotonic()
             results[name] = scenario(workdir, fake)
             results[name]["seconds"] = round(time.monotonic() - t0)
@@ -278,14 +259,17 @@ def main() -> int:
         for key, value in figures.items():
             lines.append(f"| {name} | {key} | {value} |")
     table = "\n".join(lines) + "\n"
-    (ROOT / "bench").mkdir(exist_ok=True)
-    (ROOT / "bench" / "chaos-results.md").write_text(table)
+    if not wanted:  # the full run is the one on record
+        (ROOT / "bench").mkdir(exist_ok=True)
+        (ROOT / "bench" / "chaos-results.md").write_text(table)
     print(table)
+    failed = [name for name, figures in results.items() if not GOALS[name](figures)]
+    if failed:
+        print(f"below goal: {', '.join(failed)}; process logs kept in {workdir}", file=sys.stderr)
+        return 1
     shutil.rmtree(workdir, ignore_errors=True)
-    failed = results["R1"]["lost"] or results["R1"]["duplicate submissions"] or results["R2"]["lost"]
-    failed = failed or results["R3"]["completed"] < 198 or results["R6"]["delivered after the receiver came up"] < 30
-    return 1 if failed else 0
+    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
