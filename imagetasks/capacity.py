@@ -38,6 +38,13 @@ return 1
 """
 
 
+_IN_USE = """
+local now = redis.call('TIME')
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(now[1]) + tonumber(now[2]) / 1000000)
+return redis.call('ZCARD', KEYS[1])
+"""
+
+
 def caps_for(task: ImageTask) -> tuple[int, int]:
     """(provider cap, model cap); 0 means unlimited."""
     return settings.UPSTREAM_CONCURRENCY.get(task.provider, 0), settings.MODEL_CONCURRENCY.get(task.model, 0)
@@ -48,6 +55,7 @@ class RedisCapacity:
         self.client = redis.Redis.from_url(url)
         self.script = self.client.register_script(_ACQUIRE)
         self.hold_script = self.client.register_script(_HOLD)
+        self.in_use_script = self.client.register_script(_IN_USE)
 
     @staticmethod
     def _keys(task: ImageTask) -> list[str]:
@@ -73,7 +81,7 @@ class RedisCapacity:
         pipe.execute()
 
     def in_use(self, provider: str) -> int:
-        return self.client.zcard(f"jimeng:capacity:provider:{provider}")
+        return int(self.in_use_script(keys=[f"jimeng:capacity:provider:{provider}"]))
 
 
 class DatabaseCapacity:

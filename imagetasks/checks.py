@@ -13,7 +13,7 @@ def check_visibility_timeout(app_configs=None, **kwargs):
     waits = {
         "TASK_RETRY_BACKOFF_MAX_SECONDS": settings.TASK_RETRY_BACKOFF_MAX_SECONDS,
         "POLL_MAX_SECONDS": settings.POLL_MAX_SECONDS,
-        "CAPACITY_WAIT_SECONDS": settings.CAPACITY_WAIT_SECONDS,
+        "CAPACITY_IN_FLIGHT_HOLD_SECONDS": settings.CAPACITY_IN_FLIGHT_HOLD_SECONDS,
         "WEBHOOK_BACKOFF_MAX_SECONDS": settings.WEBHOOK_BACKOFF_MAX_SECONDS,
         # the longest single run: a synchronous Ark call plus downloading its images
         "ARK_READ_TIMEOUT_SECONDS + IMAGE_DOWNLOAD_TIMEOUT_SECONDS": settings.ARK_READ_TIMEOUT_SECONDS

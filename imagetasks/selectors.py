@@ -31,6 +31,12 @@ def task_list_for_user(*, user_id: str, status: str | None = None) -> QuerySet[I
     return tasks
 
 
+def tasks_waiting_for_slot() -> int:
+    from .models import Status
+
+    return ImageTask.objects.filter(status=Status.PENDING, waiting_for_slot=True).count()
+
+
 def task_counts_by_status() -> dict[str, int]:
     from .models import Status
 

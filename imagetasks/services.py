@@ -233,6 +233,7 @@ def task_claim(*, task_id: str) -> ImageTask | None:
         started_at=now,
         lease_expires_at=now + timedelta(seconds=settings.TASK_LEASE_SECONDS),
         next_attempt_at=None,
+        waiting_for_slot=False,
         updated_at=now,
     )
     if not claimed:
@@ -248,17 +249,35 @@ def _held(task: ImageTask):
 
 
 def _release(task: ImageTask) -> None:
-    """Give the concurrency slot back, and wake the next task waiting for one."""
+    """Give the concurrency slot back, and wake the oldest task waiting for one."""
     capacity().release(task)
-    waiting = (
-        ImageTask.objects.filter(status=Status.PENDING, provider=task.provider, next_attempt_at__isnull=False)
-        .filter(next_attempt_at__lte=timezone.now() + timedelta(seconds=settings.CAPACITY_WAIT_SECONDS))
-        .order_by("created_at")
-        .values_list("id", flat=True)
-        .first()
+    tasks_wake(provider=task.provider, model=task.model, count=1) or tasks_wake(provider=task.provider, count=1)
+
+
+def _park(task_id: str) -> None:
+    """No free slot: the task waits, pending, until a slot frees (see `tasks_wake`)."""
+    ImageTask.objects.filter(pk=task_id, status=Status.PENDING).update(
+        waiting_for_slot=True, next_attempt_at=None, updated_at=timezone.now()
     )
-    if waiting:
-        task_enqueue_on_commit(task_id=waiting, provider=task.provider)
+
+
+def tasks_wake(*, provider: str, count: int, model: str | None = None) -> int:
+    """Wake up to `count` of the oldest tasks waiting for a slot of this provider (and model, if
+    given). Each is unparked by a conditional update first, so two processes freeing slots at once
+    wake two different tasks."""
+    woken = 0
+    waiting = ImageTask.objects.filter(status=Status.PENDING, provider=provider, waiting_for_slot=True)
+    if model is not None:
+        waiting = waiting.filter(model=model)
+    while woken < count:
+        candidates = list(waiting.order_by("created_at").values_list("id", flat=True)[: count - woken])
+        if not candidates:
+            break
+        for task_id in candidates:
+            if waiting.filter(pk=task_id).update(waiting_for_slot=False, updated_at=timezone.now()):
+                task_enqueue_on_commit(task_id=task_id, provider=provider)
+                woken += 1
+    return woken
 
 
 def _slot_free(task: ImageTask, hold_seconds: float = 0) -> None:
@@ -392,12 +411,11 @@ def task_process(*, task_id: str) -> NextStep | None:
     if task is None or task.status != Status.PENDING:
         return None
     if not capacity().acquire(task):
-        delay = settings.CAPACITY_WAIT_SECONDS * random.uniform(0.5, 1.0)
-        now = timezone.now()
-        ImageTask.objects.filter(pk=task_id, status=Status.PENDING).update(
-            next_attempt_at=now + timedelta(seconds=delay), updated_at=now
-        )
-        return NextStep("process", delay, provider=task.provider)
+        _park(task_id)
+        # A slot freed between the two lines above was given back by a holder that did not see this
+        # task parked yet: look once more, so it is not left waiting for the next release.
+        if not capacity().acquire(task):
+            return None
     claimed = task_claim(task_id=task_id)
     if claimed is None:
         if ImageTask.objects.filter(pk=task_id).values_list("status", flat=True).first() != Status.PROCESSING:
@@ -563,9 +581,9 @@ def tasks_reconcile() -> dict:
     - a concurrency slot still counted for a task that is not running is given back."""
     now = timezone.now()
     stale = now - timedelta(seconds=settings.TASK_REQUEUE_AFTER_SECONDS)
-    report = {"requeued": 0, "polled": 0, "recovered": 0, "failed": 0, "released": 0}
+    report = {"requeued": 0, "polled": 0, "recovered": 0, "failed": 0, "released": 0, "woken": 0}
     report["webhooks"] = webhooks_reconcile(stale)
-    pending = ImageTask.objects.filter(status=Status.PENDING, updated_at__lt=stale)
+    pending = ImageTask.objects.filter(status=Status.PENDING, updated_at__lt=stale, waiting_for_slot=False)
     for task_id, provider, next_at in pending.values_list("id", "provider", "next_attempt_at"):
         if next_at is None or next_at < stale:
             task_enqueue_on_commit(task_id=task_id, provider=provider)
@@ -597,4 +615,17 @@ def tasks_reconcile() -> dict:
     for task in ImageTask.objects.filter(holds_slot=True, updated_at__lt=stale).exclude(status=Status.PROCESSING):
         capacity().release(task)
         report["released"] += 1
+    report["woken"] = _wake_for_free_slots()
     return report
+
+
+def _wake_for_free_slots() -> int:
+    """Wake-ups lost with a crashed worker or a flushed broker: as many waiting tasks as each
+    provider has free slots (a task blocked by its model's cap parks again)."""
+    woken = 0
+    waiting = ImageTask.objects.filter(status=Status.PENDING, waiting_for_slot=True)
+    for provider in waiting.order_by().values_list("provider", flat=True).distinct():
+        cap = settings.UPSTREAM_CONCURRENCY.get(provider, 0)
+        free = cap - capacity().in_use(provider) if cap else settings.RECONCILE_WAKE_BATCH
+        woken += tasks_wake(provider=provider, count=max(0, min(free, settings.RECONCILE_WAKE_BATCH)))
+    return woken

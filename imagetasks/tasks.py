@@ -1,6 +1,9 @@
 """Celery entry points. Thin: take an id, call a service, schedule the step it asks for."""
 
+import time
+
 from celery import shared_task
+from django.conf import settings
 
 from . import services, webhooks
 
@@ -12,7 +15,12 @@ def _schedule(task_id: str, step: services.NextStep | None) -> None:
 
 @shared_task(name="imagetasks.process", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def process_image_task(task_id: str) -> None:
-    _schedule(task_id, services.task_process(task_id=task_id))
+    step = services.task_process(task_id=task_id)
+    # The blocking baseline of `make bench` only: the worker waits out the generation itself.
+    while settings.WORKER_BLOCKING_POLL and step is not None and step.action == "poll":
+        time.sleep(step.delay)
+        step = services.task_poll(task_id=task_id, seq=step.seq)
+    _schedule(task_id, step)
 
 
 @shared_task(name="imagetasks.poll", acks_late=True, reject_on_worker_lost=True, ignore_result=True)

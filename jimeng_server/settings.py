@@ -317,7 +317,9 @@ UPSTREAM_CONCURRENCY = env.dict("UPSTREAM_CONCURRENCY", cast={"value": int}, def
 MODEL_CONCURRENCY = env.dict("MODEL_CONCURRENCY", cast={"value": int}, default={})
 # Where the caps are kept: Redis at this URL; default the broker when it is Redis, else the database.
 CAPACITY_REDIS_URL = env.str("CAPACITY_REDIS_URL", default="")
-CAPACITY_WAIT_SECONDS = env.float("CAPACITY_WAIT_SECONDS", default=2.0)  # recheck of a full cap
+# A task finding its cap full waits (pending) until a slot frees; the reconciler wakes at most this
+# many per provider per run when wake-ups were lost.
+RECONCILE_WAKE_BATCH = env.int("RECONCILE_WAKE_BATCH", default=100)
 # A submit that timed out may still have been accepted: its slot stays taken this long (the upstream
 # may be generating), and the task's next attempt waits as long.
 CAPACITY_IN_FLIGHT_HOLD_SECONDS = env.float("CAPACITY_IN_FLIGHT_HOLD_SECONDS", default=60.0)
@@ -325,6 +327,9 @@ CAPACITY_IN_FLIGHT_HOLD_SECONDS = env.float("CAPACITY_IN_FLIGHT_HOLD_SECONDS", d
 POLL_MIN_SECONDS = env.float("POLL_MIN_SECONDS", default=0.5)
 POLL_MAX_SECONDS = env.float("POLL_MAX_SECONDS", default=5.0)
 POLL_FACTOR = env.float("POLL_FACTOR", default=0.1)
+# For `make bench`'s baseline only: a worker polls in place, holding its process while the upstream
+# generates (how the original Go server worked). Never in production: one generation per process.
+WORKER_BLOCKING_POLL = env.bool("WORKER_BLOCKING_POLL", default=False)
 # A task still generating this long after it was submitted fails as timed out.
 TASK_DEADLINE_SECONDS = env.int("TASK_DEADLINE_SECONDS", default=1800)
 # Queue for synchronous upstreams (Ark): served by a thread-pool worker, so that many wait at once.

@@ -37,7 +37,6 @@ FAST_RECOVERY = {
     "TASK_LEASE_SECONDS": "8",
     "TASK_RETRY_BACKOFF_SECONDS": "0.5",
     "TASK_RETRY_BACKOFF_MAX_SECONDS": "3",
-    "CAPACITY_WAIT_SECONDS": "0.5",
     # A submit that timed out (R3's slow answers) keeps its slot this long: past the fake's latency.
     "CAPACITY_IN_FLIGHT_HOLD_SECONDS": "4",
 }

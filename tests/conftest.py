@@ -100,3 +100,16 @@ def skip_on_ferretdb(gap: str):
     """Skip a test only in the FerretDB run, naming the MongoDB feature FerretDB v1 lacks. The
     same test runs on SQLite in the same CI run, and on real MongoDB wherever users run it."""
     return pytest.mark.skipif(ON_FERRETDB, reason=f"FerretDB v1.24 lacks {gap}; runs on SQLite and on MongoDB")
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    """Messages the services send to the broker, captured instead of sent."""
+    messages = []
+    monkeypatch.setattr(
+        "imagetasks.tasks.process_image_task.apply_async", lambda args, **kw: messages.append(("process", args, kw))
+    )
+    monkeypatch.setattr(
+        "imagetasks.tasks.poll_image_task.apply_async", lambda args, **kw: messages.append(("poll", args, kw))
+    )
+    return messages

@@ -19,7 +19,7 @@ def _run(stack, count: int, *, timeout: float) -> list[dict]:
 @skip_on_ferretdb("atomic single-document updates: two workers' concurrent claims of one task can both succeed")
 def test_cap_of_4_holds_for_100_tasks_at_5s(make_stack, redis_url, fake_upstream):
     fake_upstream.config.latency = 5.0
-    env = upstream_env(fake_upstream) | {"UPSTREAM_CONCURRENCY": "jimeng=4", "CAPACITY_WAIT_SECONDS": "2"}
+    env = upstream_env(fake_upstream) | {"UPSTREAM_CONCURRENCY": "jimeng=4"}
     stack = make_stack(broker_url=redis_url, env=env).start(worker=False)
     stack.start_worker("worker_a", concurrency=2)
     stack.start_worker("worker_b", concurrency=2)  # two processes share one cap
@@ -56,7 +56,6 @@ def test_embedded_mode_cap_lives_in_the_database(make_stack, fake_upstream):
     # still says what is due and the reconciler sends it again.
     env = upstream_env(fake_upstream) | {
         "UPSTREAM_CONCURRENCY": "jimeng=2",
-        "CAPACITY_WAIT_SECONDS": "0.5",
         "RECONCILE_INTERVAL_SECONDS": "1",
         "TASK_REQUEUE_AFTER_SECONDS": "3",
         "TASK_LEASE_SECONDS": "6",

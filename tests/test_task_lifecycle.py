@@ -17,19 +17,6 @@ def _new(**kwargs):
     return services.task_create(user_id="user_123", prompt="a cat", **kwargs)
 
 
-@pytest.fixture
-def sent(monkeypatch):
-    """Messages the services send to the broker, captured instead of sent."""
-    messages = []
-    monkeypatch.setattr(
-        "imagetasks.tasks.process_image_task.apply_async", lambda args, **kw: messages.append(("process", args, kw))
-    )
-    monkeypatch.setattr(
-        "imagetasks.tasks.poll_image_task.apply_async", lambda args, **kw: messages.append(("poll", args, kw))
-    )
-    return messages
-
-
 def test_create_enqueues_after_commit(django_capture_on_commit_callbacks, monkeypatch):
     seen = []
 
@@ -270,7 +257,7 @@ def test_reconcile(django_capture_on_commit_callbacks, sent, settings):
     with django_capture_on_commit_callbacks(execute=True):
         report = services.tasks_reconcile()
 
-    assert report == {"requeued": 1, "polled": 1, "recovered": 1, "failed": 1, "released": 0, "webhooks": 0}
+    assert report == {"requeued": 1, "polled": 1, "recovered": 1, "failed": 1, "released": 0, "webhooks": 0, "woken": 0}
     assert sorted((kind, args[0]) for kind, args, _ in sent) == sorted(
         [("process", lost.id), ("poll", overdue.id), ("process", stuck.id)]
     )

@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from imagetasks.selectors import task_counts_by_status
+from imagetasks.selectors import task_counts_by_status, tasks_waiting_for_slot
 
 from ._queue import queue_depth
 
@@ -19,3 +19,4 @@ class Command(BaseCommand):
         self.stdout.write("Tasks in the database:")
         for status, count in task_counts_by_status().items():
             self.stdout.write(f"  {status:<11} {count}")
+        self.stdout.write(f"  (pending and waiting for a free concurrency slot: {tasks_waiting_for_slot()})")
