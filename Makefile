@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
 .PHONY: help install run dev build test test-sqlite test-mongodb fmt lint superuser migrate redis-queue-status redis-queue-clear \
-        redis-queue-clear-force docker-build docker-run clean fake-upstream chaos fuzz
+        redis-queue-clear-force docker-build docker-run clean fake-upstream chaos fuzz bench
 
 help: ## List the commands
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-24s %s\n", $$1, $$2}'
@@ -69,6 +69,10 @@ redis-queue-clear-force: install ## Empty the broker queue without asking
 
 fuzz: install ## schemathesis against the OpenAPI schema: 1000+ generated requests, no 5xx allowed (part of make test)
 	$(BIN)/pytest -m fuzz tests/fuzz
+
+bench: install ## Throughput, latency and memory figures beside in-run baselines; writes bench/results.md (~10 min)
+	scripts/test-services
+	$(BIN)/python -m tests.bench
 
 chaos: install ## Reliability figures: worker killed, Redis lost, injected faults, webhook receiver down (~10 min)
 	scripts/test-services

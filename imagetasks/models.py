@@ -49,9 +49,10 @@ class ImageTask(models.Model):
     # Fencing token of the poll chain: a poll message acts only if it carries the current value.
     polls = models.PositiveIntegerField(default=0)
     holds_slot = models.BooleanField("holds a concurrency slot", default=False)
-    # Pending and parked until a concurrency slot frees: woken by the task that frees it (or by the
-    # reconciler), never by a timer, so a backlog far above the cap costs nothing while it waits.
-    waiting_for_slot = models.BooleanField("waiting for a free slot", default=False)
+    # Set while pending and parked until a concurrency slot frees: woken by the task that frees it (or
+    # by the reconciler), never by a timer, so a backlog far above the cap costs nothing while it waits.
+    # A time rather than a flag: the index serves "the longest waiting first" as a range scan.
+    waiting_since = models.DateTimeField("waiting for a free slot since", null=True, blank=True)
     webhook_url = models.URLField(max_length=2048, blank=True, default="")
     # "terminal": one call when the task ends; "all": also when it starts processing.
     webhook_events = models.CharField(max_length=16, blank=True, default="terminal")
@@ -77,7 +78,7 @@ class ImageTask(models.Model):
         indexes = [
             models.Index(fields=["user", "created_at"], name="imagetask_user_created"),
             models.Index(fields=["status", "updated_at"], name="imagetask_status_updated"),
-            models.Index(fields=["waiting_for_slot", "provider", "created_at"], name="imagetask_waiting"),
+            models.Index(fields=["provider", "waiting_since"], name="imagetask_waiting"),
         ]
 
     def __str__(self) -> str:

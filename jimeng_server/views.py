@@ -45,6 +45,24 @@ class HealthView(APIView):
         return ok(data)
 
 
+class PingView(APIView):
+    """The API stack and nothing else (authentication, throttling, parsing, the envelope; no
+    database): a cheap liveness check through the same path as every API call, and the baseline
+    `make bench` holds the task endpoints against."""
+
+    @extend_schema(responses={200: envelope("Pong", OpenApiTypes.OBJECT)}, summary="Answer at once")
+    def get(self, request):
+        return ok({"pong": True})
+
+    @extend_schema(
+        request=OpenApiTypes.OBJECT,
+        responses={200: envelope("Pong", OpenApiTypes.OBJECT)},
+        summary="Parse the JSON body, answer at once",
+    )
+    def post(self, request):
+        return ok({"pong": True, "fields": len(request.data) if isinstance(request.data, dict) else 0})
+
+
 class ModelListView(APIView):
     @extend_schema(
         responses={200: envelope("Models", OpenApiTypes.OBJECT)},

@@ -139,7 +139,15 @@ class Stack:
             raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
         return done.stdout
 
-    def start(self, *, worker: bool = True, io_worker: bool = False, beat: bool = False) -> Stack:
+    def start(
+        self,
+        *,
+        worker: bool = True,
+        io_worker: bool = False,
+        beat: bool = False,
+        web_workers: int = 1,
+        web_threads: int = 8,
+    ) -> Stack:
         self.manage("migrate", "--noinput", "-v", "0")
         if worker:
             self.start_worker(wait=False)
@@ -155,9 +163,9 @@ class Stack:
                 "--bind",
                 f"127.0.0.1:{self.port}",
                 "--workers",
-                "1",
+                str(web_workers),
                 "--threads",
-                "8",
+                str(web_threads),
                 "--access-logfile",
                 "-",
             ],

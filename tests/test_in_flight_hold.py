@@ -46,7 +46,7 @@ def test_a_timed_out_submit_keeps_its_slot_while_the_upstream_may_generate(cappe
 
     other = _new("a quick dog")
     assert services.task_process(task_id=other.id) is None  # waiting for the slot, not submitted
-    assert ImageTask.objects.get(pk=other.id).waiting_for_slot
+    assert ImageTask.objects.get(pk=other.id).waiting_since
 
     # The upstream did accept the slow submit after our client gave up: the hold was not for nothing.
     deadline = time.monotonic() + 5

@@ -23,6 +23,14 @@ HOT_LOOKUPS = {
         lambda: ImageTask.objects.filter(status=Status.PENDING, updated_at__lt="2026-01-01T00:00:00Z"),
         "imagetask_status_updated",
     ),
+    "the longest-waiting task of a provider (a slot freed)": (
+        lambda: (
+            ImageTask.objects.filter(provider="jimeng", waiting_since__isnull=False, status=Status.PENDING)
+            .order_by("waiting_since")
+            .values_list("id", flat=True)[:1]
+        ),
+        "imagetask_waiting",
+    ),
     "a user's tasks, newest first": (
         lambda: ImageTask.objects.filter(user_id="u1").order_by("-created_at"),
         "imagetask_user_created",
@@ -44,6 +52,7 @@ def test_indexes_exist_on_mongodb():
             keys[index["name"]] = list(index["key"])
     assert keys["imagetask_user_created"] == ["user_id", "created_at"]
     assert keys["imagetask_status_updated"] == ["status", "updated_at"]
+    assert keys["imagetask_waiting"] == ["provider", "waiting_since"]
     assert keys["imagetask_unique_external_id_per_user"] == ["user_id", "external_task_id"]
     assert any(name.startswith("users_user_email") and key == ["email"] for name, key in keys.items())
 

@@ -32,7 +32,7 @@ def test_create_enqueues_after_commit(django_capture_on_commit_callbacks, monkey
 def test_create_sends_to_the_default_queue(django_capture_on_commit_callbacks, sent):
     with django_capture_on_commit_callbacks(execute=True):
         task = _new()
-    assert sent == [("process", (task.id,), {"countdown": None, "queue": "imagetasks", "retry": False})]
+    assert sent == [("process", (task.id,), {"countdown": None, "queue": "imagetasks", "priority": 6, "retry": False})]
 
 
 def test_broker_down_at_create_loses_nothing(django_capture_on_commit_callbacks, monkeypatch):

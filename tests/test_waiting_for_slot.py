@@ -1,4 +1,4 @@
-"""A task that finds its cap full parks (pending, `waiting_for_slot`) with no timer: the task that
+"""A task that finds its cap full parks (pending, `waiting_since` set) with no timer: the task that
 frees a slot wakes the oldest one waiting, and the reconciler wakes as many as there are free slots
 when wake-ups were lost. A backlog far above the cap costs nothing while it waits."""
 
@@ -27,7 +27,7 @@ def _new(prompt="a cat"):
 
 
 def _waiting(task_id) -> bool:
-    return ImageTask.objects.filter(pk=task_id, status=Status.PENDING, waiting_for_slot=True).exists()
+    return ImageTask.objects.filter(pk=task_id, status=Status.PENDING, waiting_since__isnull=False).exists()
 
 
 def test_a_full_cap_parks_the_task_without_a_timer(cap_of_one):
