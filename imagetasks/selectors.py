@@ -1,9 +1,12 @@
 """Reads of image tasks."""
 
+import time
+
 from django.db.models import QuerySet
 
 from jimeng_server.errors import NotFound
 
+from .events import task_watch
 from .models import ImageTask
 
 
@@ -34,10 +37,41 @@ def task_list_for_user(*, user_id: str, status: str | None = None) -> QuerySet[I
 def tasks_waiting_for_slot() -> int:
     from .models import Status
 
-    return ImageTask.objects.filter(status=Status.PENDING, waiting_for_slot=True).count()
+    return ImageTask.objects.filter(status=Status.PENDING, waiting_since__isnull=False).count()
 
 
 def task_counts_by_status() -> dict[str, int]:
     from .models import Status
 
     return {status: ImageTask.objects.filter(status=status).count() for status in Status.values}
+
+
+def task_wait(*, task_id: str, owner: str | None = None, seconds: float) -> ImageTask:
+    """The task as soon as it is terminal, or as it is after `seconds` (long-poll). Holds no
+    database connection while it waits."""
+    deadline = time.monotonic() + seconds
+    with task_watch(task_id) as watch:
+        task = task_get(task_id=task_id, owner=owner)
+        while not task.is_terminal and (left := deadline - time.monotonic()) > 0:
+            watch.wait(left)
+            task = task_get(task_id=task_id, owner=owner)
+    return task
+
+
+def task_status_changes(*, task_id: str, owner: str | None = None, seconds: float, idle: float):
+    """Yield the task whenever its status changes (first as it is now) until it is terminal or
+    `seconds` pass; yield None after `idle` seconds without a change (a keep-alive)."""
+    deadline = time.monotonic() + seconds
+    with task_watch(task_id) as watch:
+        task = task_get(task_id=task_id, owner=owner)
+        yield task
+        last, quiet_since = task.status, time.monotonic()
+        while not task.is_terminal and (left := deadline - time.monotonic()) > 0:
+            watch.wait(min(left, idle))
+            task = task_get(task_id=task_id, owner=owner)
+            if task.status != last:
+                last, quiet_since = task.status, time.monotonic()
+                yield task
+            elif time.monotonic() - quiet_since >= idle:
+                quiet_since = time.monotonic()
+                yield None

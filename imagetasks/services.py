@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from jimeng_server import metrics
 from jimeng_server.errors import Conflict, InvalidInput, TooManyRequests
 from jimeng_server.ids import new_id
 from jimeng_server.outbound import OutboundBlocked, url_check
@@ -27,7 +28,9 @@ from providers.base import GenerationRequest, UpstreamError
 from providers.images import images_delete, images_store
 from users.services import user_get_or_create_implicit
 
+from . import cadence
 from .capacity import capacity
+from .events import task_changed_on_commit
 from .models import CANCELABLE_STATUSES, RETRYABLE_STATUSES, IdempotencyKey, ImageTask, Status
 from .selectors import task_get
 from .webhooks import webhook_dispatch, webhook_status_changed, webhooks_reconcile
@@ -202,6 +205,12 @@ def _queue_for(provider: str) -> str:
     return settings.CELERY_IO_QUEUE if style == "sync" else settings.CELERY_TASK_DEFAULT_QUEUE
 
 
+# Redis serves a queue's higher priorities first (0 is the highest): a poll, which finishes a running
+# generation and frees its slot, never waits behind a backlog of new tasks. (The filesystem broker
+# has no priorities; it does not need them at its scale.)
+POLL_PRIORITY, PROCESS_PRIORITY = 0, 6
+
+
 def task_schedule(*, task_id: str, step: NextStep) -> None:
     """Send the Celery message for a step. Broker failures are logged, not raised: the row says what
     is due, and the reconciler sends it again."""
@@ -209,10 +218,17 @@ def task_schedule(*, task_id: str, step: NextStep) -> None:
 
     try:
         if step.action == "poll":
-            poll_image_task.apply_async((task_id, step.seq), countdown=step.delay or None, retry=False)
+            poll_image_task.apply_async(
+                (task_id, step.seq), countdown=step.delay or None, priority=POLL_PRIORITY, retry=False
+            )
         else:
-            queue = _queue_for(step.provider)
-            process_image_task.apply_async((task_id,), countdown=step.delay or None, queue=queue, retry=False)
+            process_image_task.apply_async(
+                (task_id,),
+                countdown=step.delay or None,
+                queue=_queue_for(step.provider),
+                priority=PROCESS_PRIORITY,
+                retry=False,
+            )
     except Exception:
         log.warning("Could not enqueue %s of task %s; the reconciler will", step.action, task_id, exc_info=True)
 
@@ -233,13 +249,14 @@ def task_claim(*, task_id: str) -> ImageTask | None:
         started_at=now,
         lease_expires_at=now + timedelta(seconds=settings.TASK_LEASE_SECONDS),
         next_attempt_at=None,
-        waiting_for_slot=False,
+        waiting_since=None,
         updated_at=now,
     )
     if not claimed:
         return None
     task = ImageTask.objects.get(pk=task_id)
     webhook_status_changed(task)
+    task_changed_on_commit(task_id)
     return task
 
 
@@ -257,7 +274,7 @@ def _release(task: ImageTask) -> None:
 def _park(task_id: str) -> None:
     """No free slot: the task waits, pending, until a slot frees (see `tasks_wake`)."""
     ImageTask.objects.filter(pk=task_id, status=Status.PENDING).update(
-        waiting_for_slot=True, next_attempt_at=None, updated_at=timezone.now()
+        waiting_since=timezone.now(), next_attempt_at=None, updated_at=timezone.now()
     )
 
 
@@ -266,15 +283,15 @@ def tasks_wake(*, provider: str, count: int, model: str | None = None) -> int:
     given). Each is unparked by a conditional update first, so two processes freeing slots at once
     wake two different tasks."""
     woken = 0
-    waiting = ImageTask.objects.filter(status=Status.PENDING, provider=provider, waiting_for_slot=True)
+    waiting = ImageTask.objects.filter(provider=provider, waiting_since__isnull=False, status=Status.PENDING)
     if model is not None:
         waiting = waiting.filter(model=model)
     while woken < count:
-        candidates = list(waiting.order_by("created_at").values_list("id", flat=True)[: count - woken])
+        candidates = list(waiting.order_by("waiting_since").values_list("id", flat=True)[: count - woken])
         if not candidates:
             break
         for task_id in candidates:
-            if waiting.filter(pk=task_id).update(waiting_for_slot=False, updated_at=timezone.now()):
+            if waiting.filter(pk=task_id).update(waiting_since=None, updated_at=timezone.now()):
                 task_enqueue_on_commit(task_id=task_id, provider=provider)
                 woken += 1
     return woken
@@ -308,17 +325,27 @@ def _end(task: ImageTask, status: Status, *, hold_seconds: float = 0, **fields) 
 
 
 def _ended(task: ImageTask, hold_seconds: float = 0) -> None:
+    task_changed_on_commit(task.id)
     _slot_free(task, hold_seconds)
     if task.webhook_url:
         webhook_dispatch(task_id=task.id)
 
 
 def task_complete(*, task: ImageTask, images: list[dict]) -> bool:
-    return _end(task, Status.COMPLETED, result={"images": images}, error_code="", error_message="")
+    done = _end(task, Status.COMPLETED, result={"images": images}, error_code="", error_message="")
+    if done:
+        seconds = (timezone.now() - (task.submitted_at or task.started_at or task.created_at)).total_seconds()
+        metrics.GENERATION_SECONDS.labels(task.provider, task.model).observe(seconds)
+        if task.submitted_at:  # an async upstream: its time teaches the poll cadence
+            cadence.generation_observed(task.provider, task.model, seconds)
+    return done
 
 
 def task_fail(*, task: ImageTask, code: str, message: str, hold_seconds: float = 0) -> bool:
-    return _end(task, Status.FAILED, hold_seconds=hold_seconds, error_code=code[:64], error_message=message)
+    done = _end(task, Status.FAILED, hold_seconds=hold_seconds, error_code=code[:64], error_message=message)
+    if done:
+        metrics.FAILURES.labels(task.provider, code[:64]).inc()
+    return done
 
 
 def _backoff_seconds(attempt: int) -> float:
@@ -357,6 +384,8 @@ def task_defer(*, task: ImageTask, error: UpstreamError) -> NextStep | None:
     )
     if not moved:
         return None
+    metrics.RETRIES.labels(task.provider, error.code or "upstream_error").inc()
+    task_changed_on_commit(task.id)
     if hold:
         capacity().hold(task, hold)
     else:
@@ -392,9 +421,8 @@ def generation_request(task: ImageTask) -> GenerationRequest:
 
 
 def _poll_delay(task: ImageTask) -> float:
-    """Poll often early and for short jobs, less often as a generation drags on."""
     elapsed = (timezone.now() - (task.submitted_at or timezone.now())).total_seconds()
-    return min(settings.POLL_MAX_SECONDS, max(settings.POLL_MIN_SECONDS, elapsed * settings.POLL_FACTOR))
+    return cadence.poll_delay(task.provider, task.model, elapsed)
 
 
 def _store_and_complete(task: ImageTask, images) -> None:
@@ -439,7 +467,7 @@ def task_process(*, task_id: str) -> NextStep | None:
         return None
     # Persist the upstream id at once: from here on, recovery polls it and never submits again.
     now = timezone.now()
-    delay = settings.POLL_MIN_SECONDS
+    delay = cadence.poll_delay(task.provider, task.model, 0)
     saved = _held(task).update(
         upstream_task_id=upstream_task_id,
         submitted_at=now,
@@ -569,6 +597,7 @@ def task_retry(*, task_id: str, owner: str | None = None) -> ImageTask:
             task.refresh_from_db()
             raise Conflict(f"Task {task.id} is {task.status}; only failed or canceled tasks can be retried.")
         task_enqueue_on_commit(task_id=task.id, provider=task.provider)
+        task_changed_on_commit(task.id)
     task.refresh_from_db()
     return task
 
@@ -583,7 +612,7 @@ def tasks_reconcile() -> dict:
     stale = now - timedelta(seconds=settings.TASK_REQUEUE_AFTER_SECONDS)
     report = {"requeued": 0, "polled": 0, "recovered": 0, "failed": 0, "released": 0, "woken": 0}
     report["webhooks"] = webhooks_reconcile(stale)
-    pending = ImageTask.objects.filter(status=Status.PENDING, updated_at__lt=stale, waiting_for_slot=False)
+    pending = ImageTask.objects.filter(status=Status.PENDING, updated_at__lt=stale, waiting_since__isnull=True)
     for task_id, provider, next_at in pending.values_list("id", "provider", "next_attempt_at"):
         if next_at is None or next_at < stale:
             task_enqueue_on_commit(task_id=task_id, provider=provider)
@@ -623,7 +652,7 @@ def _wake_for_free_slots() -> int:
     """Wake-ups lost with a crashed worker or a flushed broker: as many waiting tasks as each
     provider has free slots (a task blocked by its model's cap parks again)."""
     woken = 0
-    waiting = ImageTask.objects.filter(status=Status.PENDING, waiting_for_slot=True)
+    waiting = ImageTask.objects.filter(status=Status.PENDING, waiting_since__isnull=False)
     for provider in waiting.order_by().values_list("provider", flat=True).distinct():
         cap = settings.UPSTREAM_CONCURRENCY.get(provider, 0)
         free = cap - capacity().in_use(provider) if cap else settings.RECONCILE_WAKE_BATCH

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from jimeng_server import metrics
 from jimeng_server.api import timestamp
 from jimeng_server.outbound import OutboundBlocked, fetch
 
@@ -137,6 +138,7 @@ def webhook_deliver(*, delivery_id: str) -> float | None:
         delay = _backoff(delivery.attempts)
         delivery.next_attempt_at = now + timedelta(seconds=delay)
     delivery.save(update_fields=["attempts", "attempt_log", "status", "delivered_at", "next_attempt_at"])
+    metrics.WEBHOOK_DELIVERIES.labels("retrying" if delay is not None else delivery.status).inc()
     return delay
 
 

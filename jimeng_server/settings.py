@@ -1,6 +1,7 @@
 """The one settings module: every value comes from the environment (or `.env`), with embedded defaults
 that run on a fresh machine — SQLite, a broker on the local filesystem, and the local provider."""
 
+import os
 from pathlib import Path
 from urllib.parse import quote
 
@@ -41,6 +42,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "django_prometheus",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "users",
@@ -49,6 +51,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "jimeng_server.middleware.BodySizeLimit",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -58,6 +61,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "jimeng_server.urls"
@@ -116,6 +120,9 @@ else:
                 "timeout": env.int("SQLITE_TIMEOUT_SECONDS", default=30),
             }
         )
+    # Keep a connection across requests and Celery tasks (a new one per task cost ~5% of a worker).
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=600))
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DEFAULT_AUTO_FIELD = "django.db.models.AutoField"  # Django's contrib apps only; ours use string ids.
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -327,6 +334,20 @@ CAPACITY_IN_FLIGHT_HOLD_SECONDS = env.float("CAPACITY_IN_FLIGHT_HOLD_SECONDS", d
 POLL_MIN_SECONDS = env.float("POLL_MIN_SECONDS", default=0.5)
 POLL_MAX_SECONDS = env.float("POLL_MAX_SECONDS", default=5.0)
 POLL_FACTOR = env.float("POLL_FACTOR", default=0.1)
+# Waiting on a task (`Prefer: wait=N`, the SSE stream, the OpenAI endpoint): the longest long-poll,
+# the longest stream, the keep-alive of a quiet stream, and (without Redis) how often to look.
+LONG_POLL_MAX_SECONDS = env.int("LONG_POLL_MAX_SECONDS", default=60)
+SSE_MAX_SECONDS = env.int("SSE_MAX_SECONDS", default=600)
+SSE_KEEPALIVE_SECONDS = env.float("SSE_KEEPALIVE_SECONDS", default=15.0)
+WAIT_POLL_SECONDS = env.float("WAIT_POLL_SECONDS", default=0.1)
+# POST /v1/images/generations waits this long for the image before answering 202 with the task id.
+OPENAI_WAIT_SECONDS = env.int("OPENAI_WAIT_SECONDS", default=60)
+# Metrics: every process of a machine (web and worker) writes here and /metrics adds them up. Set
+# before prometheus_client is imported. METRICS_TOKEN, when set, is required as a Bearer token.
+PROMETHEUS_MULTIPROC_DIR = Path(env.str("PROMETHEUS_MULTIPROC_DIR", default=str(DATA_DIR / "metrics")))
+PROMETHEUS_MULTIPROC_DIR.mkdir(parents=True, exist_ok=True)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(PROMETHEUS_MULTIPROC_DIR)
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 # For `make bench`'s baseline only: a worker polls in place, holding its process while the upstream
 # generates (how the original Go server worked). Never in production: one generation per process.
 WORKER_BLOCKING_POLL = env.bool("WORKER_BLOCKING_POLL", default=False)

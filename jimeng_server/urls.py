@@ -5,19 +5,22 @@ from django.contrib import admin
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from imagetasks.api import openai_compat
 from imagetasks.api import views as tasks
 from users.api import views as users
 
-from . import views
+from . import metrics, views
 
 api = "api/v1/"
 
 urlpatterns = [
     path("health", views.HealthView.as_view(), name="health"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     path(f"{api}users", users.UserCollectionView.as_view(), name="users"),
     path(f"{api}users/<str:user_id>", users.UserDetailView.as_view(), name="user-detail"),
     path(f"{api}keys", users.KeyCollectionView.as_view(), name="keys"),
     path(f"{api}keys/<str:key_id>", users.KeyDetailView.as_view(), name="key-detail"),
+    path(f"{api}ping", views.PingView.as_view(), name="ping"),
     path(f"{api}ai/models", views.ModelListView.as_view(), name="models"),
     path(f"{api}ai/image/task", tasks.ImageTaskCreateView.as_view(), name="image-task-create"),
     path(f"{api}ai/image/result/<str:task_id>", tasks.ImageTaskResultView.as_view(), name="image-task-result"),
@@ -29,8 +32,10 @@ urlpatterns = [
         name="user-task-by-external-id",
     ),
     path(f"{api}tasks/<str:task_id>", tasks.TaskDetailView.as_view(), name="task-detail"),
+    path(f"{api}tasks/<str:task_id>/events", tasks.TaskEventsView.as_view(), name="task-events"),
     path(f"{api}tasks/<str:task_id>/cancel", tasks.TaskCancelView.as_view(), name="task-cancel"),
     path(f"{api}tasks/<str:task_id>/retry", tasks.TaskRetryView.as_view(), name="task-retry"),
+    path("v1/images/generations", openai_compat.ImageGenerationsView.as_view(), name="openai-generations"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("admin/", admin.site.urls),

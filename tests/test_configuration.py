@@ -55,3 +55,15 @@ def test_env_file_is_read(tmp_path):
     assert (
         _settings({"JIMENG_ENV_FILE": str(env_file)}) == "redis://redis.internal:6379/0 9000 django.db.backends.sqlite3"
     )
+
+
+def test_the_readme_configuration_reference_is_current():
+    import subprocess
+    import sys
+
+    table = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "config-reference")], capture_output=True, text=True, check=True
+    ).stdout
+    readme = (ROOT / "README.md").read_text()
+    shown = readme.split("<!-- config-reference:start -->\n", 1)[1].split("<!-- config-reference:end -->", 1)[0]
+    assert shown == table, "README's configuration reference is stale: paste `scripts/config-reference` output"

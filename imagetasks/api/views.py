@@ -1,8 +1,15 @@
 """HTTP endpoints for image tasks: parse and validate, call one service or selector, answer in the envelope."""
 
+import json
+import re
+
 from django.conf import settings
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from jimeng_server.api import envelope, error_responses, ok
@@ -101,16 +108,90 @@ class GenericTaskCreateView(APIView):
         return _create(GenericTaskCreateSerializer, request)
 
 
+PREFER_WAIT = OpenApiParameter(
+    "Prefer",
+    str,
+    OpenApiParameter.HEADER,
+    description="`wait=N` (N ≤ 60): answer as soon as the task is terminal, or after N seconds as it is then.",
+)
+_WAIT = re.compile(r"(?:^|[,;]\s*)wait\s*=\s*(\d+)", re.IGNORECASE)
+
+
+def _prefer_wait(request) -> int:
+    """Seconds asked for by `Prefer: wait=N` (RFC 7240), at most LONG_POLL_MAX_SECONDS; 0 if absent."""
+    match = _WAIT.search(request.headers.get("Prefer", ""))
+    return min(int(match.group(1)), settings.LONG_POLL_MAX_SECONDS) if match else 0
+
+
+def _task_answer(request, task_id: str, shape):
+    """One task, right away or (with `Prefer: wait=N`) once terminal, in the given shape."""
+    owner = principal(request).owner_filter()
+    wait = _prefer_wait(request)
+    if not wait:
+        return ok(shape(selectors.task_get(task_id=task_id, owner=owner), request))
+    response = ok(shape(selectors.task_wait(task_id=task_id, owner=owner, seconds=wait), request))
+    response["Preference-Applied"] = f"wait={wait}"
+    return response
+
+
 class ImageTaskResultView(APIView):
-    @extend_schema(responses=SUMMARY, summary="Poll a task: status, and the image once completed")
+    @extend_schema(
+        responses=SUMMARY, parameters=[PREFER_WAIT], summary="Poll a task: status, and the image once completed"
+    )
     def get(self, request, task_id: str):
-        return ok(task_summary(selectors.task_get(task_id=task_id, owner=principal(request).owner_filter()), request))
+        return _task_answer(request, task_id, task_summary)
 
 
 class TaskDetailView(APIView):
-    @extend_schema(responses=DETAIL, summary="Everything about one task")
+    @extend_schema(responses=DETAIL, parameters=[PREFER_WAIT], summary="Everything about one task")
     def get(self, request, task_id: str):
-        return ok(task_detail(selectors.task_get(task_id=task_id, owner=principal(request).owner_filter()), request))
+        return _task_answer(request, task_id, task_detail)
+
+
+class EventStreamRenderer(BaseRenderer):
+    media_type = "text/event-stream"
+    format = "sse"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data
+
+
+def _sse(event: str, data: dict | None = None) -> str:
+    if data is None:
+        return ": keep-alive\n\n"
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+class TaskEventsView(APIView):
+    """Server-sent events: the task now, then each status change, then the stream closes."""
+
+    renderer_classes = [EventStreamRenderer, JSONRenderer]
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        if isinstance(response, Response):  # an error, in the envelope, as JSON
+            request.accepted_renderer, request.accepted_media_type = JSONRenderer(), "application/json"
+        return super().finalize_response(request, response, *args, **kwargs)
+
+    @extend_schema(
+        responses={(200, "text/event-stream"): OpenApiTypes.STR, **error_responses(404)},
+        summary="Stream a task's status changes (server-sent events); closes when it ends",
+    )
+    def get(self, request, task_id: str):
+        owner = principal(request).owner_filter()
+        selectors.task_get(task_id=task_id, owner=owner)  # a 404 in the envelope before any streaming
+
+        def stream():
+            changes = selectors.task_status_changes(
+                task_id=task_id, owner=owner, seconds=settings.SSE_MAX_SECONDS, idle=settings.SSE_KEEPALIVE_SECONDS
+            )
+            for task in changes:
+                yield _sse("status", task_detail(task, request) if task is not None else None)
+            yield _sse("end", {"task_id": task_id})
+
+        response = StreamingHttpResponse(stream(), content_type="text/event-stream; charset=utf-8")
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"  # nginx: pass events through as they come
+        return response
 
 
 class TaskCancelView(APIView):
@@ -168,8 +249,10 @@ class UserTaskListView(APIView):
 
 
 class ExternalTaskView(APIView):
-    @extend_schema(responses=DETAIL, summary="Find a user's task by the client's own external_task_id")
+    @extend_schema(
+        responses=DETAIL, parameters=[PREFER_WAIT], summary="Find a user's task by the client's own external_task_id"
+    )
     def get(self, request, user_id: str, external_task_id: str):
         principal(request).check_user(user_id)
         task = selectors.task_get_by_external_id(user_id=user_id, external_task_id=external_task_id)
-        return ok(task_detail(task, request))
+        return _task_answer(request, task.id, task_detail)

@@ -11,6 +11,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         report = tasks_reconcile()
         self.stdout.write(
-            f"Re-enqueued {report['requeued']} pending task(s), recovered {report['recovered']} "
-            f"from lost workers, failed {report['failed']} out of attempts."
+            f"Re-enqueued {report['requeued']} pending task(s), resumed polling of {report['polled']}, "
+            f"recovered {report['recovered']} from lost workers, failed {report['failed']} out of attempts, "
+            f"woke {report['woken']} waiting for a slot."
         )

@@ -1,0 +1,121 @@
+"""OpenAI-compatible image generation: `POST /v1/images/generations`, so that any OpenAI client
+(`OpenAI(base_url="http://server/v1", api_key=<our key>)`) can use this server.
+
+It creates a normal task, waits up to OPENAI_WAIT_SECONDS for it, and answers in OpenAI's shape
+(`{"created", "data": [{"url"} or {"b64_json"}]}`). A task still running then is answered 202 with its
+`task_id` (and `status`, `poll_url`) so the client can poll the usual endpoints. Errors carry both
+our envelope and OpenAI's `error` object, which OpenAI clients read."""
+
+from __future__ import annotations
+
+import base64
+import time
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from jimeng_server.api import error_responses
+from jimeng_server.auth import principal
+
+from .. import selectors, services
+from ..models import Status
+from .serializers import image_url
+
+# OpenAI's own model names run on our default model.
+OPENAI_MODEL_NAMES = {"dall-e-2", "dall-e-3", "gpt-image-1", "gpt-image-1-mini"}
+DEFAULT_USER = "openai"
+
+
+class GenerationRequest(serializers.Serializer):
+    prompt = serializers.CharField()
+    model = serializers.CharField(required=False, allow_blank=True)
+    n = serializers.IntegerField(required=False, default=1, min_value=1, max_value=4)
+    size = serializers.CharField(required=False, allow_blank=True)
+    quality = serializers.CharField(required=False, allow_blank=True)
+    response_format = serializers.ChoiceField(choices=["url", "b64_json"], required=False, default="url")
+    user = serializers.CharField(required=False, allow_blank=True, max_length=128)
+
+
+def _model(name: str) -> str | None:
+    return None if not name or name.lower() in OPENAI_MODEL_NAMES else name
+
+
+def _size(size: str) -> str | None:
+    return None if not size or size == "auto" else size
+
+
+def _item(image: dict, response_format: str, request) -> dict:
+    if response_format == "b64_json":
+        with default_storage.open(image["name"], "rb") as stored:
+            return {"b64_json": base64.b64encode(stored.read()).decode()}
+    return {"url": image_url(image["name"], request)}
+
+
+class ImageGenerationsView(APIView):
+    def finalize_response(self, request, response, *args, **kwargs):
+        body = getattr(response, "data", None)
+        if response.status_code >= 400 and isinstance(body, dict) and "message" in body:
+            kind = "invalid_request_error" if response.status_code < 500 else "server_error"
+            if response.status_code in (401, 403):
+                kind = "authentication_error"
+            body["error"] = {"message": body["message"], "type": kind, "param": None, "code": None}
+        return super().finalize_response(request, response, *args, **kwargs)
+
+    @extend_schema(
+        request=GenerationRequest,
+        responses={
+            200: OpenApiTypes.OBJECT,
+            202: inline_serializer(
+                "OpenAIStillRunning",
+                {
+                    "created": serializers.IntegerField(),
+                    "data": serializers.ListField(),
+                    "task_id": serializers.CharField(),
+                },
+            ),
+            **error_responses(400, 401, 404, 429, 502),
+        },
+        summary="OpenAI-compatible image generation (waits for the image, up to OPENAI_WAIT_SECONDS)",
+        tags=["openai"],
+    )
+    def post(self, request):
+        query = GenerationRequest(data=request.data)
+        query.is_valid(raise_exception=True)
+        data = query.validated_data
+        caller = principal(request)
+        user_id = data.get("user") or caller.user_id or DEFAULT_USER
+        caller.check_user(user_id)
+        task = services.task_create(
+            user_id=user_id,
+            prompt=data["prompt"],
+            model=_model(data.get("model", "")),
+            size=_size(data.get("size", "")),
+            quality="hd" if data.get("quality") in ("hd", "high") else "standard",
+        )
+        task = selectors.task_wait(task_id=task.id, seconds=settings.OPENAI_WAIT_SECONDS)
+        created = int(time.time())
+        if task.status == Status.COMPLETED:
+            images = (task.result or {}).get("images", [])[: data["n"]]
+            return Response(
+                {"created": created, "data": [_item(image, data["response_format"], request) for image in images]}
+            )
+        if task.is_terminal:
+            message = f"the image task {task.id} ended {task.status}: {task.error_message or task.status}"
+            return Response(
+                {"success": False, "message": message, "task_id": task.id}, status=status.HTTP_502_BAD_GATEWAY
+            )
+        return Response(
+            {
+                "created": created,
+                "data": [],
+                "task_id": task.id,
+                "status": task.status,
+                "poll_url": request.build_absolute_uri(f"/api/v1/ai/image/result/{task.id}"),
+            },
+            status=status.HTTP_202_ACCEPTED,
+        )

@@ -1,0 +1,69 @@
+"""Prometheus metrics at `/metrics`.
+
+Two kinds:
+- observed where they happen, in whichever process (web or worker): upstream generation time per
+  provider and model, failures by code, retries, webhook deliveries — plus django-prometheus's HTTP
+  and database metrics. Every process of one machine writes them under PROMETHEUS_MULTIPROC_DIR
+  (prometheus_client's multiprocess mode), and `/metrics` adds them up;
+- read at scrape time, the same from every web process: tasks by status, tasks waiting for a slot,
+  the broker's queue depth."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+
+from django.conf import settings
+from django.http import HttpResponse, JsonResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
+
+log = logging.getLogger(__name__)
+
+GENERATION_SECONDS = Histogram(
+    "jimeng_upstream_generation_seconds",
+    "Time an upstream took to generate, from submit to result (async) or the whole call (sync).",
+    ["provider", "model"],
+    buckets=(1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600),
+)
+FAILURES = Counter("jimeng_task_failures", "Tasks that ended failed, by error code.", ["provider", "code"])
+RETRIES = Counter(
+    "jimeng_task_retries", "Retryable upstream errors that sent a task back to pending.", ["provider", "code"]
+)
+WEBHOOK_DELIVERIES = Counter("jimeng_webhook_deliveries", "Webhook delivery attempts, by outcome.", ["outcome"])
+
+
+class _StateCollector:
+    """Tasks by status, tasks waiting for a slot and the queue depth, read when scraped."""
+
+    def collect(self):
+        from imagetasks.management.commands._queue import queue_depth
+        from imagetasks.selectors import task_counts_by_status, tasks_waiting_for_slot
+
+        tasks = GaugeMetricFamily("jimeng_tasks", "Tasks in the database, by status.", labels=["status"])
+        for status, count in task_counts_by_status().items():
+            tasks.add_metric([status], count)
+        yield tasks
+        yield GaugeMetricFamily(
+            "jimeng_tasks_waiting_for_slot",
+            "Pending tasks waiting for a free concurrency slot.",
+            tasks_waiting_for_slot(),
+        )
+        try:
+            depth = queue_depth()
+        except Exception:
+            log.info("Queue depth unavailable for /metrics", exc_info=True)
+        else:
+            yield GaugeMetricFamily("jimeng_queue_depth", "Messages waiting in the broker's task queue.", depth)
+
+
+def metrics_view(request):
+    token = settings.METRICS_TOKEN
+    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if token and not hmac.compare_digest(given.encode(), token.encode()):
+        return JsonResponse({"success": False, "message": "A valid metrics token is required."}, status=401)
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)
+    registry.register(_StateCollector())
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
