@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import path, re_path
+from django.views.generic import RedirectView, TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from imagetasks.api import openai_compat
@@ -14,6 +15,8 @@ from . import metrics, views
 api = "api/v1/"
 
 urlpatterns = [
+    path("", RedirectView.as_view(url="/playground/"), name="home"),
+    path("playground/", TemplateView.as_view(template_name="imagetasks/playground.html"), name="playground"),
     path("health", views.HealthView.as_view(), name="health"),
     path("metrics", metrics.metrics_view, name="metrics"),
     path(f"{api}users", users.UserCollectionView.as_view(), name="users"),

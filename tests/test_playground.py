@@ -1,0 +1,76 @@
+"""The playground in a real browser (Debian's headless Chromium, driven by selenium): a prompt in,
+live progress, the image, and the user's gallery. Saves a screenshot (docs/playground.png is one)."""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.stack
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+
+
+@pytest.fixture
+def browser():
+    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+        pytest.fail("chromium and chromium-driver are missing: run the tests with `make test` (scripts/test-services)")
+    os.environ.setdefault("SE_OFFLINE", "true")  # no driver downloads: Debian's chromedriver is given
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1200,1450",
+    ):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def test_a_prompt_becomes_an_image_and_joins_the_gallery(make_stack, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    stack = make_stack(env={"LOCAL_PROVIDER_LATENCY_SECONDS": "1.5"}).start()
+    for n in range(2):  # earlier work of the same user, already in the gallery
+        stack.wait_terminal(stack.create_task(prompt=f"earlier lantern {n}", user_id="gallery", size="512x512"))
+    browser.get(stack.url("/playground/"))
+    wait = WebDriverWait(browser, 30)
+    wait.until(lambda page: page.find_elements(By.CSS_SELECTOR, "#model option"))
+    user = browser.find_element(By.ID, "user")
+    user.clear()
+    user.send_keys("gallery")
+    browser.find_element(By.ID, "prompt").send_keys("a paper lantern over a quiet river 灯笼")
+    browser.find_element(By.ID, "size").send_keys("768x768")
+    browser.find_element(By.ID, "go").click()
+
+    seen = set()
+
+    def finished(page):
+        status = page.find_elements(By.CSS_SELECTOR, "#progress .status")
+        if status:
+            seen.add(status[0].text)
+        return "completed" in seen
+
+    wait.until(finished)
+    assert {"pending", "processing"} & seen  # live progress was shown before the end
+    image = wait.until(lambda page: page.find_element(By.CSS_SELECTOR, "#result img"))
+    wait.until(lambda page: page.execute_script("return arguments[0].naturalWidth", image) == 768)
+    wait.until(lambda page: len(page.find_elements(By.CSS_SELECTOR, "#gallery figure")) == 3)
+    captions = [caption.text for caption in browser.find_elements(By.CSS_SELECTOR, "#gallery figcaption")]
+    assert captions[0] == "a paper lantern over a quiet river 灯笼"  # newest first
+    assert "3 images" in browser.find_element(By.ID, "page").text
+
+    shot = tmp_path / "playground.png"
+    browser.save_screenshot(str(shot))
+    assert shot.stat().st_size > 10_000
+    if os.environ.get("JIMENG_SCREENSHOT_DIR"):  # `JIMENG_SCREENSHOT_DIR=docs make test` refreshes the docs
+        shutil.copy(shot, Path(os.environ["JIMENG_SCREENSHOT_DIR"]) / "playground.png")
