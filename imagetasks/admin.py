@@ -1,6 +1,7 @@
 """Operators' view of tasks: find by id, external id, user email or prompt; see the image; retry or cancel."""
 
 from django.contrib import admin, messages
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from jimeng_server.errors import DomainError
@@ -32,9 +33,13 @@ class WebhookDeliveryInline(_LastAttempt, admin.TabularInline):
         return False
 
 
+def _link(model_name: str, pk: str, text: str):
+    return format_html('<a href="{}">{}</a>', reverse(f"admin:{model_name}_change", args=[pk]), text)
+
+
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(_LastAttempt, admin.ModelAdmin):
-    list_display = ("id", "event", "status", "task", "attempts", "last_attempt", "created_at")
+    list_display = ("id", "event", "status", "task_link", "attempts", "last_attempt", "created_at")
     list_filter = ("status", "event")
     search_fields = ("=id", "=task__id", "url")
     ordering = ("-created_at",)
@@ -59,6 +64,10 @@ class WebhookDeliveryAdmin(_LastAttempt, admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
+    @admin.display(description="task", ordering="task")
+    def task_link(self, delivery):
+        return _link("imagetasks_imagetask", delivery.task_id, delivery.task_id)
+
     @admin.action(description="Redeliver selected webhooks now")
     def redeliver(self, request, queryset):
         for delivery in queryset:
@@ -68,7 +77,17 @@ class WebhookDeliveryAdmin(_LastAttempt, admin.ModelAdmin):
 
 @admin.register(ImageTask)
 class ImageTaskAdmin(admin.ModelAdmin):
-    list_display = ("id", "status", "user", "provider", "model", "short_prompt", "attempts", "created_at", "thumbnail")
+    list_display = (
+        "id",
+        "status",
+        "user_link",
+        "provider",
+        "model",
+        "short_prompt",
+        "attempts",
+        "created_at",
+        "thumbnail",
+    )
     list_filter = ("status", "provider", "model", "created_at")
     date_hierarchy = "created_at"
     search_fields = ("=id", "=external_task_id", "user__email", "=user__id", "prompt")
@@ -127,6 +146,10 @@ class ImageTaskAdmin(admin.ModelAdmin):
         return False  # status changes go through the retry and cancel actions
 
     @admin.display(description="prompt")
+    @admin.display(description="user", ordering="user")
+    def user_link(self, task):
+        return _link("users_user", task.user_id, task.user_id)
+
     def short_prompt(self, task):
         return task.prompt if len(task.prompt) <= 60 else task.prompt[:57] + "..."
 

@@ -53,6 +53,7 @@ def task_create(
     webhook_url: str = "",
     webhook_events: str = "terminal",
     task_id: str | None = None,
+    reference_images_ours: bool = False,
 ) -> ImageTask:
     spec = registry.model_resolve(model)
     prompt = prompt.strip()
@@ -73,8 +74,10 @@ def task_create(
     flags = flags or {}
     if webhook_url and not settings.WEBHOOK_SECRET:
         raise InvalidInput("This server sends no webhooks: its operator has not set WEBHOOK_SECRET.")
+    # Reference images we stored ourselves (OpenAI edits) need no check: our own media URLs.
+    references_to_check = [] if reference_images_ours else reference_images
     for name, url in [("webhook_url", webhook_url)] + [
-        (f"image_urls[{n}]", u) for n, u in enumerate(reference_images or [])
+        (f"image_urls[{n}]", u) for n, u in enumerate(references_to_check)
     ]:
         if url:
             try:

@@ -4,6 +4,8 @@ and so bypasses Django's own DATA_UPLOAD_MAX_MEMORY_SIZE check)."""
 from django.conf import settings
 from django.http import JsonResponse
 
+UPLOAD_PATHS = {"/v1/images/edits"}  # multipart requests carrying images
+
 
 class BodySizeLimit:
     def __init__(self, get_response):
@@ -15,6 +17,8 @@ class BodySizeLimit:
         except ValueError:
             length = 0
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if request.path in UPLOAD_PATHS:
+            limit = settings.UPLOAD_MAX_REQUEST_BYTES
         if limit and length > limit and not request.path.startswith("/admin/"):
             message = f"Request body too large: at most {limit} bytes."
             return JsonResponse({"success": False, "message": message}, status=413)

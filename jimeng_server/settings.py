@@ -342,6 +342,11 @@ SSE_KEEPALIVE_SECONDS = env.float("SSE_KEEPALIVE_SECONDS", default=15.0)
 WAIT_POLL_SECONDS = env.float("WAIT_POLL_SECONDS", default=0.1)
 # POST /v1/images/generations waits this long for the image before answering 202 with the task id.
 OPENAI_WAIT_SECONDS = env.int("OPENAI_WAIT_SECONDS", default=60)
+# POST /v1/images/edits: the model OpenAI's own model names map to, and the largest uploaded image
+# (and request: a few images) accepted.
+OPENAI_EDIT_MODEL = env.str("OPENAI_EDIT_MODEL", default="jimeng_t2i_v40")
+IMAGE_UPLOAD_MAX_BYTES = env.int("IMAGE_UPLOAD_MAX_BYTES", default=15 * 1024 * 1024)
+UPLOAD_MAX_REQUEST_BYTES = env.int("UPLOAD_MAX_REQUEST_BYTES", default=64 * 1024 * 1024)
 # Metrics: every process of a machine (web and worker) writes here and /metrics adds them up. Set
 # before prometheus_client is imported. METRICS_TOKEN, when set, is required as a Bearer token.
 PROMETHEUS_MULTIPROC_DIR = Path(env.str("PROMETHEUS_MULTIPROC_DIR", default=str(DATA_DIR / "metrics")))

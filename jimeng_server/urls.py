@@ -39,6 +39,7 @@ urlpatterns = [
     path(f"{api}tasks/<str:task_id>/cancel", tasks.TaskCancelView.as_view(), name="task-cancel"),
     path(f"{api}tasks/<str:task_id>/retry", tasks.TaskRetryView.as_view(), name="task-retry"),
     path("v1/images/generations", openai_compat.ImageGenerationsView.as_view(), name="openai-generations"),
+    path("v1/images/edits", openai_compat.ImageEditsView.as_view(), name="openai-edits"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("admin/", admin.site.urls),

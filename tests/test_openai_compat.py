@@ -60,3 +60,43 @@ def test_bad_input_and_bad_keys_raise_the_clients_errors(served):
     assert bad.value.body["message"]  # our envelope rides along
     with pytest.raises(openai.AuthenticationError):
         _client(stack, "jk_not-a-key").images.generate(prompt="a cat")
+
+
+def test_edits_upload_reference_images_the_task_refers_to(served, tmp_path):
+    from PIL import Image
+
+    stack, key = served
+    reference = tmp_path / "reference.png"
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(reference)
+    with reference.open("rb") as upload:
+        answer = _client(stack, key).images.edit(image=upload, prompt="the same, in blue", user="bob")
+    assert requests.get(answer.data[0].url, timeout=10).content.startswith(b"\x89PNG")
+
+    headers = {"Authorization": f"Bearer {key}"}
+    task = stack.session.get(stack.url("/api/v1/tasks/user/bob"), headers=headers).json()["data"]["items"][0]
+    assert task["model"] == "jimeng_t2i_v40"  # OPENAI_EDIT_MODEL: OpenAI clients name no model of ours
+    [stored] = task["params"]["image_urls"]
+    assert "/media/uploads/" in stored
+    assert requests.get(stored, timeout=10).content == reference.read_bytes()
+
+
+def test_edits_refuse_a_file_that_is_no_image_and_keep_nothing(served, tmp_path):
+    stack, key = served
+    fake = tmp_path / "notes.png"
+    fake.write_bytes(b"not an image at all")
+    with fake.open("rb") as upload, pytest.raises(openai.BadRequestError) as bad:
+        _client(stack, key).images.edit(image=upload, prompt="anything")
+    assert "not a readable image" in bad.value.message
+    assert not list((stack.data_dir / "media").glob("uploads/*/*"))
+
+
+def test_edits_with_a_model_that_takes_no_references_keep_nothing(served, tmp_path):
+    from PIL import Image
+
+    stack, key = served
+    reference = tmp_path / "reference.png"
+    Image.new("RGB", (64, 48), (20, 30, 200)).save(reference)
+    with reference.open("rb") as upload, pytest.raises(openai.BadRequestError) as bad:
+        _client(stack, key).images.edit(image=upload, prompt="anything", model="jimeng_t2i_v30")
+    assert "does not take reference images" in bad.value.message
+    assert not list((stack.data_dir / "media").glob("uploads/*/*"))  # the upload was removed again

@@ -2,6 +2,9 @@
 
 from django import forms
 from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.http import urlencode
 
 from .keys import api_key_create, api_key_revoke
 from .models import ApiKey, User
@@ -9,10 +12,15 @@ from .models import ApiKey, User
 
 @admin.register(User)
 class UserAdmin(admin.ModelAdmin):
-    list_display = ("id", "email", "name", "created_at")
+    list_display = ("id", "email", "name", "created_at", "tasks")
     search_fields = ("=id", "email", "name")
     readonly_fields = ("id", "created_at", "updated_at")
     ordering = ("-created_at",)
+
+    @admin.display(description="tasks")
+    def tasks(self, user):
+        url = reverse("admin:imagetasks_imagetask_changelist") + "?" + urlencode({"user__id__exact": user.pk})
+        return format_html('<a href="{}">tasks →</a>', url)
 
 
 class ApiKeyForm(forms.ModelForm):

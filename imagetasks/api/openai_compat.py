@@ -1,4 +1,5 @@
-"""OpenAI-compatible image generation: `POST /v1/images/generations`, so that any OpenAI client
+"""OpenAI-compatible image generation: `POST /v1/images/generations`, and `POST /v1/images/edits`
+(reference images uploaded with the request), so that any OpenAI client
 (`OpenAI(base_url="http://server/v1", api_key=<our key>)`) can use this server.
 
 It creates a normal task, waits up to OPENAI_WAIT_SECONDS for it, and answers in OpenAI's shape
@@ -15,12 +16,17 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
+from PIL import Image as PILImage
 from rest_framework import serializers, status
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from jimeng_server.api import error_responses
 from jimeng_server.auth import principal
+from jimeng_server.errors import InvalidInput
+from jimeng_server.ids import new_id
+from providers.images import images_delete
 
 from .. import selectors, services
 from ..models import Status
@@ -41,8 +47,35 @@ class GenerationRequest(serializers.Serializer):
     user = serializers.CharField(required=False, allow_blank=True, max_length=128)
 
 
-def _model(name: str) -> str | None:
-    return None if not name or name.lower() in OPENAI_MODEL_NAMES else name
+class EditRequest(GenerationRequest):
+    model = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+def _model(name: str, default: str | None = None) -> str | None:
+    return default if not name or name.lower() in OPENAI_MODEL_NAMES else name
+
+
+def _uploads(request) -> list:
+    files = request.FILES.getlist("image") + request.FILES.getlist("image[]")
+    if not files:
+        raise InvalidInput("image: send one or more image files (multipart/form-data).")
+    return files
+
+
+def _checked_extension(upload, number: int) -> str:
+    """The file extension of an uploaded reference image, once it is known to be a PNG or JPEG."""
+    if upload.size > settings.IMAGE_UPLOAD_MAX_BYTES:
+        raise InvalidInput(f"image {number + 1} is {upload.size} bytes; at most {settings.IMAGE_UPLOAD_MAX_BYTES}.")
+    try:
+        with PILImage.open(upload) as picture:
+            kind = picture.format
+            picture.verify()
+    except (OSError, SyntaxError, ValueError):
+        raise InvalidInput(f"image {number + 1} is not a readable image.") from None
+    if kind not in ("PNG", "JPEG"):
+        raise InvalidInput(f"image {number + 1} is {kind}; send PNG or JPEG.")
+    upload.seek(0)
+    return "png" if kind == "PNG" else "jpg"
 
 
 def _size(size: str) -> str | None:
@@ -56,7 +89,7 @@ def _item(image: dict, response_format: str, request) -> dict:
     return {"url": image_url(image["name"], request)}
 
 
-class ImageGenerationsView(APIView):
+class _OpenAIView(APIView):
     def finalize_response(self, request, response, *args, **kwargs):
         body = getattr(response, "data", None)
         if response.status_code >= 400 and isinstance(body, dict) and "message" in body:
@@ -66,37 +99,7 @@ class ImageGenerationsView(APIView):
             body["error"] = {"message": body["message"], "type": kind, "param": None, "code": None}
         return super().finalize_response(request, response, *args, **kwargs)
 
-    @extend_schema(
-        request=GenerationRequest,
-        responses={
-            200: OpenApiTypes.OBJECT,
-            202: inline_serializer(
-                "OpenAIStillRunning",
-                {
-                    "created": serializers.IntegerField(),
-                    "data": serializers.ListField(),
-                    "task_id": serializers.CharField(),
-                },
-            ),
-            **error_responses(400, 401, 404, 429, 502),
-        },
-        summary="OpenAI-compatible image generation (waits for the image, up to OPENAI_WAIT_SECONDS)",
-        tags=["openai"],
-    )
-    def post(self, request):
-        query = GenerationRequest(data=request.data)
-        query.is_valid(raise_exception=True)
-        data = query.validated_data
-        caller = principal(request)
-        user_id = data.get("user") or caller.user_id or DEFAULT_USER
-        caller.check_user(user_id)
-        task = services.task_create(
-            user_id=user_id,
-            prompt=data["prompt"],
-            model=_model(data.get("model", "")),
-            size=_size(data.get("size", "")),
-            quality="hd" if data.get("quality") in ("hd", "high") else "standard",
-        )
+    def _answer(self, request, task, data):
         task = selectors.task_wait(task_id=task.id, seconds=settings.OPENAI_WAIT_SECONDS)
         created = int(time.time())
         if task.status == Status.COMPLETED:
@@ -119,3 +122,79 @@ class ImageGenerationsView(APIView):
             },
             status=status.HTTP_202_ACCEPTED,
         )
+
+    def _user(self, request, data) -> str:
+        caller = principal(request)
+        user_id = data.get("user") or caller.user_id or DEFAULT_USER
+        caller.check_user(user_id)
+        return user_id
+
+
+class ImageGenerationsView(_OpenAIView):
+    @extend_schema(
+        request=GenerationRequest,
+        responses={
+            200: OpenApiTypes.OBJECT,
+            202: inline_serializer(
+                "OpenAIStillRunning",
+                {
+                    "created": serializers.IntegerField(),
+                    "data": serializers.ListField(),
+                    "task_id": serializers.CharField(),
+                },
+            ),
+            **error_responses(400, 401, 404, 429, 502),
+        },
+        summary="OpenAI-compatible image generation (waits for the image, up to OPENAI_WAIT_SECONDS)",
+        tags=["openai"],
+    )
+    def post(self, request):
+        query = GenerationRequest(data=request.data)
+        query.is_valid(raise_exception=True)
+        data = query.validated_data
+        task = services.task_create(
+            user_id=self._user(request, data),
+            prompt=data["prompt"],
+            model=_model(data.get("model", "")),
+            size=_size(data.get("size", "")),
+            quality="hd" if data.get("quality") in ("hd", "high") else "standard",
+        )
+        return self._answer(request, task, data)
+
+
+class ImageEditsView(_OpenAIView):
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(
+        request={"multipart/form-data": OpenApiTypes.OBJECT},
+        responses={200: OpenApiTypes.OBJECT, **error_responses(400, 401, 404, 413, 429, 502)},
+        summary="OpenAI-compatible image edit: reference images uploaded, then as /v1/images/generations",
+        tags=["openai"],
+    )
+    def post(self, request):
+        query = EditRequest(data=request.data)
+        query.is_valid(raise_exception=True)
+        data = query.validated_data
+        user_id = self._user(request, data)
+        files = _uploads(request)
+        extensions = [_checked_extension(upload, number) for number, upload in enumerate(files)]
+        # Kept in our storage; the upstream fetches them from there (PUBLIC_BASE_URL must be
+        # reachable from the internet for a real upstream).
+        batch = new_id()
+        names = [
+            default_storage.save(f"uploads/{batch}/{number}.{extension}", upload)
+            for number, (upload, extension) in enumerate(zip(files, extensions, strict=True))
+        ]
+        try:
+            task = services.task_create(
+                user_id=user_id,
+                prompt=data["prompt"],
+                model=_model(data.get("model", ""), default=settings.OPENAI_EDIT_MODEL),
+                size=_size(data.get("size", "")),
+                reference_images=[image_url(name, request) for name in names],
+                reference_images_ours=True,
+            )
+        except Exception:
+            images_delete(names)  # nothing half-written
+            raise
+        return self._answer(request, task, data)

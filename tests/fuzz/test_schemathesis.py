@@ -10,6 +10,15 @@ from jimeng_server.wsgi import application
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.fuzz]
 
 schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
+
+
+@pytest.fixture(autouse=True)
+def no_waiting(settings):
+    """Nothing runs the tasks the fuzzer creates: answers that would wait for one (long-poll, event
+    stream, the OpenAI endpoints) answer at once, as they do when their wait runs out."""
+    settings.OPENAI_WAIT_SECONDS = 0
+    settings.LONG_POLL_MAX_SECONDS = 0
+    settings.SSE_MAX_SECONDS = 0
 EXAMPLES_PER_OPERATION = 60
 SEEN: dict[str, int] = {}
 

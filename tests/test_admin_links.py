@@ -1,0 +1,33 @@
+"""The admin links tasks, users and webhook deliveries to each other."""
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from imagetasks.models import WebhookDelivery
+from imagetasks.services import task_create
+from tests.conftest import skip_on_ferretdb
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def operator(client):
+    get_user_model().objects.create_superuser("ops", "ops@example.com", "a-long-password-1")
+    client.login(username="ops", password="a-long-password-1")
+    return client
+
+
+@skip_on_ferretdb("$lookup: the task list joins each task's user (list_select_related)")
+def test_users_tasks_and_deliveries_link_to_each_other(operator):
+    task = task_create(user_id="alice", prompt="a cat")
+    WebhookDelivery.objects.create(task=task, event="task.completed", url="https://hooks.example.com/x", payload={})
+
+    users = operator.get("/admin/users/user/").content.decode()
+    assert "/admin/imagetasks/imagetask/?user__id__exact=alice" in users
+
+    tasks = operator.get("/admin/imagetasks/imagetask/?user__id__exact=alice").content.decode()
+    assert f"/admin/imagetasks/imagetask/{task.id}/change/" in tasks
+    assert '<a href="/admin/users/user/alice/change/">alice</a>' in tasks
+
+    deliveries = operator.get("/admin/imagetasks/webhookdelivery/").content.decode()
+    assert f'<a href="/admin/imagetasks/imagetask/{task.id}/change/">{task.id}</a>' in deliveries
