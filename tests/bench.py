@@ -46,10 +46,7 @@ TASK_BODY = {"prompt": "a lighthouse at dusk", "user_id": "bench", "model": "jim
 
 def _env(fake: FakeUpstream, **extra) -> dict:
     return {
-        "VOLCENGINE_ACCESS_KEY": fake.config.access_key,
-        "VOLCENGINE_SECRET_KEY": fake.config.secret_key,
-        "VOLCENGINE_HOST": fake.host,
-        "VOLCENGINE_SCHEME": "http",
+        **fake.env(),
         "OUTBOUND_ALLOWED_NETWORKS": "127.0.0.0/8",  # the fake's image URLs are on loopback
         "UPSTREAM_CONCURRENCY": f"jimeng={CAP}",
         "API_RATE_LIMIT": "",

@@ -44,10 +44,7 @@ FAST_RECOVERY = {
 
 def _env(fake: FakeUpstream, **extra) -> dict:
     return {
-        "VOLCENGINE_ACCESS_KEY": fake.config.access_key,
-        "VOLCENGINE_SECRET_KEY": fake.config.secret_key,
-        "VOLCENGINE_HOST": fake.host,
-        "VOLCENGINE_SCHEME": "http",
+        **fake.env(),
         "VOLCENGINE_READ_TIMEOUT_SECONDS": "1",
         # The fake upstream (its image URLs) and the webhook receiver listen on loopback.
         "OUTBOUND_ALLOWED_NETWORKS": "127.0.0.0/8",

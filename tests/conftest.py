@@ -83,14 +83,7 @@ def upstream_settings(settings, fake_upstream):
 
 def upstream_env(fake) -> dict:
     """The environment that points a stack's processes at the fake."""
-    return {
-        "VOLCENGINE_ACCESS_KEY": fake.config.access_key,
-        "VOLCENGINE_SECRET_KEY": fake.config.secret_key,
-        "VOLCENGINE_HOST": fake.host,
-        "VOLCENGINE_SCHEME": "http",
-        "ARK_API_KEY": fake.config.ark_api_key,
-        "ARK_BASE_URL": fake.url + "/api/v3",
-    }
+    return fake.env()
 
 
 ON_FERRETDB = os.environ.get("JIMENG_TEST_FERRETDB") == "1"

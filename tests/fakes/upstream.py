@@ -637,6 +637,17 @@ class FakeUpstream:
     def host(self) -> str:
         return f"{self.server.server_address[0]}:{self.server.server_address[1]}"
 
+    def env(self) -> dict:
+        """The environment that points a server's processes at this fake."""
+        return {
+            "VOLCENGINE_ACCESS_KEY": self.config.access_key,
+            "VOLCENGINE_SECRET_KEY": self.config.secret_key,
+            "VOLCENGINE_HOST": self.host,
+            "VOLCENGINE_SCHEME": "http",
+            "ARK_API_KEY": self.config.ark_api_key,
+            "ARK_BASE_URL": self.url + "/api/v3",
+        }
+
     @property
     def url(self) -> str:
         return f"http://{self.host}"
