@@ -15,11 +15,16 @@ import logging
 
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, values
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
 log = logging.getLogger(__name__)
+
+# prometheus_client picks its value store when first imported, which may be before our settings put
+# PROMETHEUS_MULTIPROC_DIR in the environment (a celery CLI plugin can import it first): pick again.
+assert settings.PROMETHEUS_MULTIPROC_DIR
+values.ValueClass = values.get_value_class()
 
 GENERATION_SECONDS = Histogram(
     "jimeng_upstream_generation_seconds",

@@ -88,7 +88,15 @@ class Stack:
         self.env = {
             key: value
             for key, value in os.environ.items()
-            if key not in {"DATABASE_URL", "REDIS_ADDR", "VOLCENGINE_ACCESS_KEY", "VOLCENGINE_SECRET_KEY"}
+            # PROMETHEUS_MULTIPROC_DIR: this process's settings export theirs; a stack keeps its own.
+            if key
+            not in {
+                "DATABASE_URL",
+                "REDIS_ADDR",
+                "VOLCENGINE_ACCESS_KEY",
+                "VOLCENGINE_SECRET_KEY",
+                "PROMETHEUS_MULTIPROC_DIR",
+            }
         }
         self.env.update(
             {
