@@ -19,6 +19,8 @@ def no_waiting(settings):
     settings.OPENAI_WAIT_SECONDS = 0
     settings.LONG_POLL_MAX_SECONDS = 0
     settings.SSE_MAX_SECONDS = 0
+
+
 EXAMPLES_PER_OPERATION = 60
 SEEN: dict[str, int] = {}
 
