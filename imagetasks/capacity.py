@@ -51,8 +51,8 @@ def caps_for(task: ImageTask) -> tuple[int, int]:
 
 
 class RedisCapacity:
-    def __init__(self, url: str):
-        self.client = redis.Redis.from_url(url)
+    def __init__(self, client: redis.Redis):
+        self.client = client
         self.script = self.client.register_script(_ACQUIRE)
         self.hold_script = self.client.register_script(_HOLD)
         self.in_use_script = self.client.register_script(_IN_USE)
@@ -137,9 +137,20 @@ class DatabaseCapacity:
 
 
 @functools.cache
-def _backend(url: str):
-    return RedisCapacity(url) if url.startswith(("redis://", "rediss://")) else DatabaseCapacity()
+def _client(url: str) -> redis.Redis | None:
+    return redis.Redis.from_url(url) if url.startswith(("redis://", "rediss://")) else None
+
+
+def shared_redis() -> redis.Redis | None:
+    """The Redis that every process of the deployment shares (caps, status-change channels):
+    CAPACITY_REDIS_URL, else the broker if it is Redis; None in embedded mode."""
+    return _client(settings.CAPACITY_REDIS_URL or settings.CELERY_BROKER_URL)
+
+
+@functools.cache
+def _backend(client: redis.Redis | None):
+    return RedisCapacity(client) if client is not None else DatabaseCapacity()
 
 
 def capacity():
-    return _backend(settings.CAPACITY_REDIS_URL or settings.CELERY_BROKER_URL)
+    return _backend(shared_redis())

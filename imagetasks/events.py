@@ -8,7 +8,6 @@ database connection back before it waits, and no worker is involved."""
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from contextlib import contextmanager
@@ -16,6 +15,8 @@ from contextlib import contextmanager
 import redis
 from django.conf import settings
 from django.db import connections, transaction
+
+from .capacity import shared_redis
 
 log = logging.getLogger(__name__)
 
@@ -27,19 +28,9 @@ def _channel(task_id: str) -> str:
     return f"jimeng:task-events:{task_id}"
 
 
-@functools.cache
-def _client(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url)
-
-
-def _redis() -> redis.Redis | None:
-    url = settings.CAPACITY_REDIS_URL or settings.CELERY_BROKER_URL
-    return _client(url) if url.startswith(("redis://", "rediss://")) else None
-
-
 def task_changed_on_commit(task_id: str) -> None:
     """Announce that a task changed, once the change is committed (readers must see it)."""
-    client = _redis()
+    client = shared_redis()
     if client is None:
         return
 
@@ -72,7 +63,7 @@ class _Watch:
 def task_watch(task_id: str):
     """Subscribe to a task's changes. Read the row after entering: a change between the read and the
     wait is then never missed."""
-    client = _redis()
+    client = shared_redis()
     pubsub = None
     if client is not None:
         try:
