@@ -389,10 +389,7 @@ def task_defer(*, task: ImageTask, error: UpstreamError) -> NextStep | None:
         return None
     metrics.RETRIES.labels(task.provider, error.code or "upstream_error").inc()
     task_changed_on_commit(task.id)
-    if hold:
-        capacity().hold(task, hold)
-    else:
-        capacity().release(task)
+    _slot_free(task, hold)
     return NextStep("process", delay, provider=task.provider)
 
 

@@ -76,3 +76,21 @@ def test_the_reconciler_wakes_as_many_as_there_are_free_slots(cap_of_one, sent, 
     assert report["woken"] == 2
     assert sorted(args[0] for _, args, _ in sent) == sorted(t.id for t in waiting[:2])
     assert [_waiting(t.id) for t in waiting] == [False, False, True, True]
+
+
+def test_a_task_sent_back_to_retry_also_wakes_the_oldest_waiting(
+    cap_of_one, sent, django_capture_on_commit_callbacks
+):
+    from providers.base import UpstreamError
+
+    running, waiting = _new(), _new()
+    services.task_process(task_id=running.id)
+    services.task_process(task_id=waiting.id)
+    sent.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        step = services.task_defer(
+            task=ImageTask.objects.get(pk=running.id), error=UpstreamError("busy", code="50429", retryable=True)
+        )
+    assert step.action == "process"  # its own retry, after a backoff
+    assert [args[0] for kind, args, _ in sent if kind == "process"] == [waiting.id]
+    assert not _waiting(waiting.id)
