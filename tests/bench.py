@@ -98,11 +98,7 @@ def _details(stack: Stack, ids: list[str], timeout: float) -> list[dict]:
 
 def _unfinished(stack: Stack, ids: list[str]) -> int:
     marks = ",".join("?" * len(ids))
-    with sqlite3.connect(f"file:{stack.data_dir / 'db.sqlite3'}?mode=ro", uri=True, timeout=10) as connection:
-        query = (
-            f"SELECT count(*) FROM imagetasks_imagetask WHERE _id IN ({marks}) AND status IN ('pending', 'processing')"
-        )
-        return connection.execute(query, ids).fetchone()[0]
+    return _tasks_counted(stack, f"_id IN ({marks}) AND status IN ('pending', 'processing')", ids)
 
 
 def _at(stamp: str) -> float:
@@ -132,12 +128,16 @@ def _tree_rss_mb(pid: int) -> float:
     return total / 1024
 
 
-def _count(stack: Stack, status: str) -> int:
-    """Tasks in a status, read straight from the stack's SQLite file (a manage.py run per look
-    would cost the machine more than the worker being measured)."""
+def _tasks_counted(stack: Stack, where: str, params) -> int:
+    """Tasks matching `where`, read straight from the stack's SQLite file: an API call or a
+    manage.py run per look would load the machine that is being measured."""
     database = stack.data_dir / "db.sqlite3"
     with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=10) as connection:
-        return connection.execute("SELECT count(*) FROM imagetasks_imagetask WHERE status = ?", (status,)).fetchone()[0]
+        return connection.execute(f"SELECT count(*) FROM imagetasks_imagetask WHERE {where}", params).fetchone()[0]
+
+
+def _count(stack: Stack, status: str) -> int:
+    return _tasks_counted(stack, "status = ?", (status,))
 
 
 # --- the figures -----------------------------------------------------------------------------------
