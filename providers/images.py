@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import io
 
-import requests
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from PIL import Image as PILImage
+
+from jimeng_server.outbound import OutboundBlocked, OutboundError, fetch
 
 from .base import Image, UpstreamError
 
@@ -16,20 +17,19 @@ _EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "gif"}
 
 
 def _download(url: str) -> bytes:
+    """Through the outbound guard, like every request to an address someone else chose: an upstream's
+    image URL (or a redirect from it) never reaches an internal address."""
     try:
-        with requests.get(url, timeout=settings.IMAGE_DOWNLOAD_TIMEOUT_SECONDS, stream=True) as response:
-            response.raise_for_status()
-            chunks, total = [], 0
-            for chunk in response.iter_content(64 * 1024):
-                total += len(chunk)
-                if total > settings.IMAGE_DOWNLOAD_MAX_BYTES:
-                    raise UpstreamError(f"image at {url} is larger than {settings.IMAGE_DOWNLOAD_MAX_BYTES} bytes")
-                chunks.append(chunk)
-            return b"".join(chunks)
-    except requests.RequestException as exc:
-        raise UpstreamError(
-            f"could not download the generated image ({exc.__class__.__name__})", retryable=True
-        ) from exc
+        answer = fetch(
+            url, max_bytes=settings.IMAGE_DOWNLOAD_MAX_BYTES, timeout=settings.IMAGE_DOWNLOAD_TIMEOUT_SECONDS
+        )
+    except OutboundBlocked as exc:
+        raise UpstreamError(f"the generated image was not downloaded: {exc}") from None
+    except OutboundError as exc:
+        raise UpstreamError(f"could not download the generated image ({exc})", retryable=True) from None
+    if not 200 <= answer.status_code < 300:
+        raise UpstreamError(f"could not download the generated image (HTTP {answer.status_code})", retryable=True)
+    return answer.content
 
 
 def images_store(*, task_id: str, attempt: int, images: list[Image]) -> list[dict]:

@@ -34,7 +34,7 @@ def no_exemptions(settings):
 
 @pytest.mark.parametrize("url", BLOCKED)
 def test_private_addresses_are_blocked(no_exemptions, url):
-    with pytest.raises(OutboundBlocked, match="loopback, private, link-local or metadata address"):
+    with pytest.raises(OutboundBlocked, match="is not a public address"):
         url_check(url)
 
 
@@ -70,7 +70,8 @@ def test_create_refuses_a_private_reference_image(no_exemptions):
     response = APIClient().post("/api/v1/ai/image/task", body, format="json")
     assert response.status_code == 400
     assert response.json()["message"] == (
-        "image_urls[1] is not allowed: 169.254.169.254 is a loopback, private, link-local or metadata address (169.254.169.254)."
+        "image_urls[1] is not allowed: 169.254.169.254 is not a public address (169.254.169.254): "
+        "loopback, private, shared or reserved."
     )
 
 
@@ -112,7 +113,7 @@ def redirector():
 @pytest.mark.parametrize("target", ["http://169.254.169.254/latest/meta-data/", "http://10.0.0.1/", "http://[::1]/"])
 def test_a_redirect_to_a_private_address_is_not_followed(settings, redirector, target):
     settings.OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.1/32"]  # the redirector itself may be reached
-    with pytest.raises(OutboundBlocked, match="loopback, private, link-local or metadata address"):
+    with pytest.raises(OutboundBlocked, match="is not a public address"):
         fetch(f"{redirector.url}/to/{target}", max_bytes=1000, timeout=5)
 
 

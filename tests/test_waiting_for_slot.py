@@ -78,9 +78,7 @@ def test_the_reconciler_wakes_as_many_as_there_are_free_slots(cap_of_one, sent, 
     assert [_waiting(t.id) for t in waiting] == [False, False, True, True]
 
 
-def test_a_task_sent_back_to_retry_also_wakes_the_oldest_waiting(
-    cap_of_one, sent, django_capture_on_commit_callbacks
-):
+def test_a_task_sent_back_to_retry_also_wakes_the_oldest_waiting(cap_of_one, sent, django_capture_on_commit_callbacks):
     from providers.base import UpstreamError
 
     running, waiting = _new(), _new()

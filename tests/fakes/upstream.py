@@ -646,6 +646,8 @@ class FakeUpstream:
             "VOLCENGINE_SCHEME": "http",
             "ARK_API_KEY": self.config.ark_api_key,
             "ARK_BASE_URL": self.url + "/api/v3",
+            # The fake's image URLs point at itself, on loopback: the outbound guard must let them through.
+            "OUTBOUND_ALLOWED_NETWORKS": "127.0.0.0/8",
         }
 
     @property
