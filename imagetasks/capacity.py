@@ -15,7 +15,9 @@ from django.db.models import F
 
 from .models import CapacityCounter, ImageTask
 
-_ACQUIRE = """
+# Take a place for ARGV[1] in every sorted set of KEYS (each capped by ARGV[2 + i], 0 = no cap) for
+# ARGV[2] seconds; a member already present is renewed. Expired members are dropped first.
+SLOT_SCRIPT = """
 local now = redis.call('TIME')
 local t = tonumber(now[1]) + tonumber(now[2]) / 1000000
 for i = 1, #KEYS do redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', t) end
@@ -53,7 +55,7 @@ def caps_for(task: ImageTask) -> tuple[int, int]:
 class RedisCapacity:
     def __init__(self, client: redis.Redis):
         self.client = client
-        self.script = self.client.register_script(_ACQUIRE)
+        self.script = self.client.register_script(SLOT_SCRIPT)
         self.hold_script = self.client.register_script(_HOLD)
         self.in_use_script = self.client.register_script(_IN_USE)
 

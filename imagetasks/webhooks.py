@@ -11,17 +11,21 @@ import hmac
 import json
 import logging
 import random
+import threading
 import time
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from jimeng_server import metrics
 from jimeng_server.api import timestamp
 from jimeng_server.outbound import OutboundBlocked, OutboundError, fetch
 
+from .capacity import SLOT_SCRIPT, shared_redis
 from .models import ImageTask, Status, WebhookDelivery
 
 log = logging.getLogger(__name__)
@@ -54,7 +58,10 @@ def _enqueue_on_commit(delivery_id: str, countdown: float | None = None) -> None
 def _record(task: ImageTask) -> WebhookDelivery:
     from .api.serializers import task_detail
 
-    delivery = WebhookDelivery(task=task, event=EVENTS[task.status], url=task.webhook_url, payload={})
+    # Due now: if the message below is lost, the reconciler finds the row by this time and sends it.
+    delivery = WebhookDelivery(
+        task=task, event=EVENTS[task.status], url=task.webhook_url, payload={}, next_attempt_at=timezone.now()
+    )
     delivery.payload = {"event": delivery.event, "delivery_id": delivery.id, "task": task_detail(task)}
     delivery.save(force_insert=True)
     _enqueue_on_commit(delivery.id)
@@ -81,11 +88,68 @@ def _backoff(attempts: int) -> float:
     return min(settings.WEBHOOK_BACKOFF_MAX_SECONDS, base) * random.uniform(0.5, 1.0)
 
 
+class _HostSlots:
+    """At most WEBHOOK_MAX_IN_FLIGHT_PER_HOST deliveries in flight to one receiver host, so a slow
+    receiver occupies a few of the delivery pool's threads, never all of them: in Redis (every
+    process and host of the deployment) or, in embedded mode, in this process (the one delivery worker)."""
+
+    def __init__(self):
+        self._local: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(host: str) -> str:
+        return f"jimeng:webhooks:in-flight:{host}"
+
+    def acquire(self, host: str, delivery_id: str) -> bool:
+        cap = settings.WEBHOOK_MAX_IN_FLIGHT_PER_HOST
+        if not cap:
+            return True
+        client = shared_redis()
+        if client is not None:
+            ttl = settings.WEBHOOK_TIMEOUT_SECONDS + 5  # a holder that vanished frees its place
+            return bool(client.register_script(SLOT_SCRIPT)(keys=[self._key(host)], args=[delivery_id, ttl, cap]))
+        with self._lock:
+            if self._local.get(host, 0) >= cap:
+                return False
+            self._local[host] = self._local.get(host, 0) + 1
+            return True
+
+    def release(self, host: str, delivery_id: str) -> None:
+        if not settings.WEBHOOK_MAX_IN_FLIGHT_PER_HOST:
+            return
+        client = shared_redis()
+        if client is not None:
+            client.zrem(self._key(host), delivery_id)
+            return
+        with self._lock:
+            self._local[host] = max(0, self._local.get(host, 0) - 1)
+
+
+host_slots = _HostSlots()
+
+
 def webhook_deliver(*, delivery_id: str) -> float | None:
-    """One attempt. Returns the delay before the next one, or None when done (delivered or given up)."""
+    """One attempt. Returns the delay before the next one, or None when done (delivered or given up).
+    A receiver host with its deliveries in flight already is not tried now: the attempt waits."""
     delivery = WebhookDelivery.objects.filter(pk=delivery_id, status=WebhookDelivery.DeliveryStatus.PENDING).first()
     if delivery is None:
         return None
+    host = (urlsplit(delivery.url).hostname or "").lower()
+    if not host_slots.acquire(host, delivery.id):
+        delay = random.uniform(0.5, 1.0) * settings.WEBHOOK_HOST_BUSY_RETRY_SECONDS
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now() + timedelta(seconds=delay))
+        return delay
+    try:
+        return _attempt(delivery)
+    finally:
+        host_slots.release(host, delivery.id)
+
+
+def _attempt(delivery: WebhookDelivery) -> float | None:
+    # While it is tried the row is not overdue: the reconciler leaves it alone.
+    busy_until = timezone.now() + timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS + 30)
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=busy_until)
     body = json.dumps(delivery.payload, ensure_ascii=False, separators=(",", ":")).encode()
     sent_at = str(int(time.time()))
     headers = {
@@ -159,7 +223,10 @@ def webhooks_reconcile(stale) -> int:
     for task_id in ImageTask.objects.filter(webhook_due=True, updated_at__lt=stale).values_list("id", flat=True):
         if webhook_dispatch(task_id=task_id):
             count += 1
-    overdue = WebhookDelivery.objects.filter(status=WebhookDelivery.DeliveryStatus.PENDING, next_attempt_at__lt=stale)
+    # Every undelivered row: overdue retries, and rows whose first message never arrived.
+    overdue = WebhookDelivery.objects.filter(status=WebhookDelivery.DeliveryStatus.PENDING).filter(
+        Q(next_attempt_at__lt=stale) | Q(next_attempt_at__isnull=True, created_at__lt=stale)
+    )
     for delivery_id in overdue.values_list("id", flat=True):
         _enqueue_on_commit(delivery_id)
         count += 1

@@ -211,6 +211,10 @@ elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # single run of a task (tasks are short: a claim, one upstream call, a save).
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("REDIS_VISIBILITY_TIMEOUT", default=3600)}
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="imagetasks")
+# Webhook deliveries wait on other people's servers: they run on a queue and worker pool of their own,
+# so that a slow receiver never holds a worker that generates images.
+CELERY_WEBHOOK_QUEUE = env.str("CELERY_WEBHOOK_QUEUE", default="webhooks")
+CELERY_TASK_ROUTES = {"imagetasks.deliver_webhook": {"queue": CELERY_WEBHOOK_QUEUE}}
 CELERY_TASK_IGNORE_RESULT = True  # the database holds every result; no result backend needed
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -365,7 +369,11 @@ TASK_RETRY_BACKOFF_MAX_SECONDS = env.float("TASK_RETRY_BACKOFF_MAX_SECONDS", def
 
 # --- Webhooks ---------------------------------------------------------------------------------------
 WEBHOOK_SECRET = env.str("WEBHOOK_SECRET", default="")  # HMAC key of X-Jimeng-Signature; needed for webhook_url
+# The whole of one delivery attempt (connect, send, answer), however slowly the receiver trickles bytes.
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+# Deliveries in flight at once to one receiver host (0: no bound); one over it waits this long, roughly.
+WEBHOOK_MAX_IN_FLIGHT_PER_HOST = env.int("WEBHOOK_MAX_IN_FLIGHT_PER_HOST", default=4)
+WEBHOOK_HOST_BUSY_RETRY_SECONDS = env.float("WEBHOOK_HOST_BUSY_RETRY_SECONDS", default=2.0)
 WEBHOOK_BACKOFF_SECONDS = env.float("WEBHOOK_BACKOFF_SECONDS", default=5.0)
 WEBHOOK_BACKOFF_MAX_SECONDS = env.float("WEBHOOK_BACKOFF_MAX_SECONDS", default=600.0)
 WEBHOOK_RETRY_WINDOW_SECONDS = env.int("WEBHOOK_RETRY_WINDOW_SECONDS", default=24 * 3600)

@@ -188,7 +188,7 @@ def r6_webhooks(workdir: Path, fake: FakeUpstream) -> dict:
     env = _env(fake, WEBHOOK_SECRET=SECRET, WEBHOOK_BACKOFF_SECONDS="1", WEBHOOK_BACKOFF_MAX_SECONDS="4")
     stack = Stack(workdir / "r6", broker_url=server.url, env=env)
     try:
-        stack.start(beat=True)
+        stack.start(beat=True, webhook_worker=True)
         ids = _create(stack, 30, "r6", webhook_url=receiver.url)
         _finish(stack, ids, timeout=120)
         time.sleep(8)  # the receiver stays down a while after every task ended

@@ -152,6 +152,7 @@ class Stack:
         *,
         worker: bool = True,
         io_worker: bool = False,
+        webhook_worker: bool = False,
         beat: bool = False,
         web_workers: int = 1,
         web_threads: int = 8,
@@ -161,6 +162,8 @@ class Stack:
             self.start_worker(wait=False)
         if io_worker:
             self.start_worker("worker_io", pool="threads", concurrency=32, queue="imagetasks-io", wait=False)
+        if webhook_worker:  # as the Procfile's `webhooks` process
+            self.start_worker("webhooks", pool="threads", concurrency=16, queue="webhooks", wait=False)
         self._spawn(
             "web",
             [
@@ -183,6 +186,8 @@ class Stack:
             self.wait_worker_ready()
         if io_worker:
             self.wait_worker_ready("worker_io")
+        if webhook_worker:
+            self.wait_worker_ready("webhooks")
         if beat:
             self._spawn(
                 "beat",
