@@ -13,6 +13,8 @@ from django.conf import settings
 from django.db import IntegrityError
 from django.db.models import F
 
+from jimeng_server.shared_redis import shared_redis
+
 from .models import CapacityCounter, ImageTask
 
 # Take a place for ARGV[1] in every sorted set of KEYS (each capped by ARGV[2 + i], 0 = no cap) for
@@ -136,17 +138,6 @@ class DatabaseCapacity:
 
     def in_use(self, provider: str) -> int:
         return CapacityCounter.objects.filter(key=f"provider:{provider}").values_list("in_use", flat=True).first() or 0
-
-
-@functools.cache
-def _client(url: str) -> redis.Redis | None:
-    return redis.Redis.from_url(url) if url.startswith(("redis://", "rediss://")) else None
-
-
-def shared_redis() -> redis.Redis | None:
-    """The Redis that every process of the deployment shares (caps, status-change channels):
-    CAPACITY_REDIS_URL, else the broker if it is Redis; None in embedded mode."""
-    return _client(settings.CAPACITY_REDIS_URL or settings.CELERY_BROKER_URL)
 
 
 @functools.cache

@@ -16,7 +16,7 @@ import redis
 from django.conf import settings
 from django.db import connections, transaction
 
-from .capacity import shared_redis
+from jimeng_server.shared_redis import shared_redis
 
 log = logging.getLogger(__name__)
 

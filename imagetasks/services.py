@@ -26,6 +26,8 @@ from jimeng_server.outbound import OutboundBlocked, url_check
 from providers import registry
 from providers.base import GenerationRequest, UpstreamError
 from providers.images import images_delete, images_store
+from users.counters import counter_give_back, counter_take
+from users.models import UsageCounter
 from users.services import user_get_or_create_implicit
 
 from . import cadence
@@ -95,10 +97,10 @@ def task_create(
     if scale is not None:
         params["scale"] = int(scale) if isinstance(spec.scale_range[0], int) else scale
     params.update(flags)
-    _limits_check(user_id)
     taken = Conflict(f"User '{user_id}' already has a task with external_task_id '{external_task_id}'.")
     if external_task_id and ImageTask.objects.filter(user_id=user_id, external_task_id=external_task_id).exists():
         raise taken
+    reserved = limits_take(user_id=user_id)
     try:
         with transaction.atomic():
             user = user_get_or_create_implicit(user_id=user_id)
@@ -116,31 +118,65 @@ def task_create(
             )
             task_enqueue_on_commit(task_id=task.id, provider=provider)
     except IntegrityError:  # the same external id, created concurrently
+        limits_give_back(reserved)
         raise taken from None
+    except BaseException:
+        limits_give_back(reserved)
+        raise
     return task
 
 
-def _limits_check(user_id: str) -> None:
-    """Per-user limits: tasks per UTC day, and tasks waiting or running at once."""
+def _active_key(user_id: str) -> str:
+    return f"active:{user_id}"
+
+
+def limits_take(*, user_id: str) -> list[str]:
+    """Reserve one task under the user's limits — tasks waiting or running at once, tasks per UTC day —
+    each an atomic conditional write, so parallel creates cannot pass a limit together. Returns the
+    counters taken, for `limits_give_back` when the task is not created after all."""
     now = timezone.now()
+    taken: list[str] = []
     if settings.USER_MAX_ACTIVE_TASKS:
-        active = ImageTask.objects.filter(user_id=user_id, status__in=[Status.PENDING, Status.PROCESSING]).count()
-        if active >= settings.USER_MAX_ACTIVE_TASKS:
+        if not counter_take(key=_active_key(user_id), limit=settings.USER_MAX_ACTIVE_TASKS):
             raise TooManyRequests(
-                f"User '{user_id}' already has {active} tasks waiting or running; the limit is "
-                f"{settings.USER_MAX_ACTIVE_TASKS}. Try again when some have finished.",
+                f"User '{user_id}' already has {settings.USER_MAX_ACTIVE_TASKS} tasks waiting or running; the limit "
+                f"is {settings.USER_MAX_ACTIVE_TASKS}. Try again when some have finished.",
                 retry_after=10,
             )
+        taken.append(_active_key(user_id))
     if settings.USER_DAILY_TASK_QUOTA:
         day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        today = ImageTask.objects.filter(user_id=user_id, created_at__gte=day_start).count()
-        if today >= settings.USER_DAILY_TASK_QUOTA:
-            tomorrow = day_start + timedelta(days=1)
+        tomorrow = day_start + timedelta(days=1)
+        key = f"day:{user_id}:{day_start.date().isoformat()}"
+        if not counter_take(key=key, limit=settings.USER_DAILY_TASK_QUOTA, expires_at=tomorrow + timedelta(days=1)):
+            limits_give_back(taken)
             raise TooManyRequests(
                 f"User '{user_id}' has used today's quota of {settings.USER_DAILY_TASK_QUOTA} tasks; "
                 "it renews at 00:00 UTC.",
                 retry_after=int((tomorrow - now).total_seconds()) + 1,
             )
+        taken.append(key)
+    return taken
+
+
+def limits_give_back(keys: list[str]) -> None:
+    for key in keys:
+        counter_give_back(key=key)
+
+
+def active_counters_resync(stale) -> int:
+    """Counters of active tasks left off by a crash between a task's end and its give-back: set to
+    the number of the user's tasks waiting or running, if nothing changed the counter meanwhile."""
+    fixed = 0
+    counters = UsageCounter.objects.filter(key__startswith="active:", updated_at__lt=stale)
+    for key, value, updated_at in counters.values_list("key", "value", "updated_at")[:200]:
+        user_id = key.removeprefix("active:")
+        actual = ImageTask.objects.filter(user_id=user_id, status__in=CANCELABLE_STATUSES).count()
+        if actual != value:
+            fixed += UsageCounter.objects.filter(pk=key, value=value, updated_at=updated_at).update(
+                value=actual, updated_at=timezone.now()
+            )
+    return fixed
 
 
 def task_create_idempotent(*, idempotency_key: str, fields: dict, scope: str = "") -> tuple[ImageTask, bool]:
@@ -329,6 +365,8 @@ def _end(task: ImageTask, status: Status, *, hold_seconds: float = 0, **fields) 
 
 def _ended(task: ImageTask, hold_seconds: float = 0) -> None:
     task_changed_on_commit(task.id)
+    if settings.USER_MAX_ACTIVE_TASKS:
+        counter_give_back(key=_active_key(task.user_id))
     _slot_free(task, hold_seconds)
     if task.webhook_url:
         webhook_dispatch(task_id=task.id)
@@ -578,6 +616,9 @@ def task_cancel_upstream(*, task_id: str) -> bool:
 def task_retry(*, task_id: str, owner: str | None = None) -> ImageTask:
     """Operator's retry: a failed or canceled task goes back to pending with a fresh attempt budget."""
     task = task_get(task_id=task_id, owner=owner)
+    if task.status not in RETRYABLE_STATUSES:
+        raise Conflict(f"Task {task.id} is {task.status}; only failed or canceled tasks can be retried.")
+    reserved = limits_take(user_id=task.user_id)  # a retry is a new task for the user's limits
     now = timezone.now()
     with transaction.atomic():
         # Conditional on the status and attempt count just read: a concurrent retry or claim wins.
@@ -593,12 +634,13 @@ def task_retry(*, task_id: str, owner: str | None = None) -> ImageTask:
             next_attempt_at=None,
             updated_at=now,
         )
-        if not moved:
-            task.refresh_from_db()
-            raise Conflict(f"Task {task.id} is {task.status}; only failed or canceled tasks can be retried.")
-        task_enqueue_on_commit(task_id=task.id, provider=task.provider)
-        task_changed_on_commit(task.id)
+        if moved:
+            task_enqueue_on_commit(task_id=task.id, provider=task.provider)
+            task_changed_on_commit(task.id)
     task.refresh_from_db()
+    if not moved:
+        limits_give_back(reserved)
+        raise Conflict(f"Task {task.id} is {task.status}; only failed or canceled tasks can be retried.")
     return task
 
 
@@ -612,6 +654,7 @@ def tasks_reconcile() -> dict:
     stale = now - timedelta(seconds=settings.TASK_REQUEUE_AFTER_SECONDS)
     report = {"requeued": 0, "polled": 0, "recovered": 0, "failed": 0, "released": 0, "woken": 0}
     report["webhooks"] = webhooks_reconcile(stale)
+    report["counters"] = active_counters_resync(stale)
     pending = ImageTask.objects.filter(status=Status.PENDING, updated_at__lt=stale, waiting_since__isnull=True)
     for task_id, provider, next_at in pending.values_list("id", "provider", "next_attempt_at"):
         if next_at is None or next_at < stale:

@@ -24,8 +24,9 @@ from django.utils import timezone
 from jimeng_server import metrics
 from jimeng_server.api import timestamp
 from jimeng_server.outbound import OutboundBlocked, OutboundError, fetch
+from jimeng_server.shared_redis import shared_redis
 
-from .capacity import SLOT_SCRIPT, shared_redis
+from .capacity import SLOT_SCRIPT
 from .models import ImageTask, Status, WebhookDelivery
 
 log = logging.getLogger(__name__)

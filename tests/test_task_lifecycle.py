@@ -257,7 +257,16 @@ def test_reconcile(django_capture_on_commit_callbacks, sent, settings):
     with django_capture_on_commit_callbacks(execute=True):
         report = services.tasks_reconcile()
 
-    assert report == {"requeued": 1, "polled": 1, "recovered": 1, "failed": 1, "released": 0, "webhooks": 0, "woken": 0}
+    assert report == {
+        "requeued": 1,
+        "polled": 1,
+        "recovered": 1,
+        "failed": 1,
+        "released": 0,
+        "webhooks": 0,
+        "woken": 0,
+        "counters": 0,
+    }
     assert sorted((kind, args[0]) for kind, args, _ in sent) == sorted(
         [("process", lost.id), ("poll", overdue.id), ("process", stuck.id)]
     )

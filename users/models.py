@@ -1,6 +1,7 @@
 """The people (or client accounts) that image tasks belong to."""
 
 from django.db import models
+from django.utils import timezone
 
 from jimeng_server.ids import new_id
 
@@ -48,3 +49,21 @@ class ApiKey(models.Model):
     @property
     def is_service(self) -> bool:
         return self.user_id is None
+
+
+class UsageCounter(models.Model):
+    """A counter behind a limit (tasks a user has active, tasks created today, requests of a key in
+    a window), changed only by conditional single-row updates so that parallel requests cannot pass
+    a limit together. `expires_at`: when a periodic job may delete it (None: kept)."""
+
+    key = models.CharField(primary_key=True, max_length=200, db_column="_id")
+    value = models.IntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "usage counter"
+        indexes = [models.Index(fields=["expires_at"], name="usagecounter_expires")]
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.value}"
