@@ -209,7 +209,16 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # A message not acknowledged within this window is delivered again; it must exceed the longest
     # single run of a task (tasks are short: a claim, one upstream call, a save).
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("REDIS_VISIBILITY_TIMEOUT", default=3600)}
+    # A publish while Redis is away fails at once instead of retrying for seconds inside a request:
+    # the task's row says what is due, and the reconciler sends it when Redis is back. (Workers
+    # reconnect with their own retry settings; these options are the publisher's.)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env.int("REDIS_VISIBILITY_TIMEOUT", default=3600),
+        "max_retries": 1,
+        "interval_start": 0,
+        "interval_step": 0.2,
+        "interval_max": 0.2,
+    }
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="imagetasks")
 # Webhook deliveries wait on other people's servers: they run on a queue and worker pool of their own,
 # so that a slow receiver never holds a worker that generates images.

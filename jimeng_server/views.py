@@ -2,6 +2,7 @@
 
 import mimetypes
 
+import redis
 from django.conf import settings
 from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.storage import default_storage
@@ -15,6 +16,7 @@ from rest_framework.views import APIView
 from providers import registry
 
 from .api import envelope, error_responses, failure, ok
+from .shared_redis import shared_redis
 
 
 class HealthView(APIView):
@@ -34,14 +36,26 @@ class HealthView(APIView):
         broker = settings.CELERY_BROKER_URL.split("://", 1)[0]
         providers = registry.provider_mode_summary()
         data = {
-            "status": "ok" if database == "ok" else "degraded",
+            "status": "ok",
             "database": {"engine": connection.vendor, "status": database},
             "broker": broker,
             "providers": providers,
             "local_mode": all(mode != "live" for mode in providers.values()),
         }
-        if database != "ok":
-            return failure("database unreachable", status_code=503, data=data)
+        broken = [] if database == "ok" else ["database"]
+        client = shared_redis()
+        if client is not None:
+            # The broker, limits, caps and status changes: when it is away, creates are kept in the
+            # database and sent on when it returns; this says so.
+            try:
+                client.ping()
+                data["redis"] = {"status": "ok"}
+            except redis.RedisError:
+                data["redis"] = {"status": "unreachable"}
+                broken.append("redis")
+        if broken:
+            data["status"] = "degraded"
+            return failure(f"{' and '.join(broken)} unreachable", status_code=503, data=data)
         return ok(data)
 
 
