@@ -6,4 +6,4 @@ class ImageTasksConfig(AppConfig):
     verbose_name = "Image tasks"
 
     def ready(self):
-        from . import checks  # noqa: F401 - registers the system checks
+        from . import checks, signals  # noqa: F401 - registers the system checks and signal receivers

@@ -2,6 +2,7 @@
 
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from jimeng_server.ids import new_id
 from users.models import User
@@ -14,6 +15,9 @@ class Status(models.TextChoices):
     FAILED = "failed", "failed"
     CANCELED = "canceled", "canceled"
 
+
+# Storage folder of images uploaded with a task (OpenAI edits): UPLOADS/<task id>/<n>.<ext>.
+UPLOADS = "uploads"
 
 TERMINAL_STATUSES = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELED})
 # Statuses an operator may send back to `pending` with "retry".
@@ -92,6 +96,18 @@ class ImageTask(models.Model):
     def image_names(self) -> list[str]:
         return [image["name"] for image in (self.result or {}).get("images", [])]
 
+    @property
+    def stored_names(self) -> list[str]:
+        """Every file kept for this task: its images and the references uploaded with it."""
+        from django.core.files.storage import default_storage
+
+        folder = f"{UPLOADS}/{self.id}"
+        try:
+            uploads = [f"{folder}/{name}" for name in default_storage.listdir(folder)[1]]
+        except (FileNotFoundError, NotADirectoryError):
+            uploads = []
+        return self.image_names + uploads
+
 
 class CapacityCounter(models.Model):
     """How many generations run now for one provider or model (embedded-mode concurrency caps)."""
@@ -113,10 +129,15 @@ class IdempotencyKey(models.Model):
     key = models.CharField(max_length=255)
     fingerprint = models.CharField(max_length=64, help_text="sha256 of the request it came with")
     task_id = models.CharField(max_length=32)
-    created_at = models.DateTimeField(auto_now_add=True)
+    user_id = models.CharField(max_length=64, blank=True, default="", help_text="whose task it made")
+    created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         verbose_name = "idempotency key"
+        indexes = [
+            models.Index(fields=["user_id"], name="idempotency_user"),
+            models.Index(fields=["created_at"], name="idempotency_created"),
+        ]
 
     def __str__(self) -> str:
         return self.key

@@ -26,7 +26,7 @@ from jimeng_server.outbound import OutboundBlocked, url_check
 from providers import registry
 from providers.base import GenerationRequest, UpstreamError
 from providers.images import images_delete, images_store
-from users.counters import counter_give_back, counter_take
+from users.counters import counter_give_back, counter_take, counters_expired_delete
 from users.models import UsageCounter
 from users.services import user_get_or_create_implicit
 
@@ -127,7 +127,7 @@ def task_create(
 
 
 def _active_key(user_id: str) -> str:
-    return f"active:{user_id}"
+    return f"active|{user_id}"
 
 
 def limits_take(*, user_id: str) -> list[str]:
@@ -147,7 +147,7 @@ def limits_take(*, user_id: str) -> list[str]:
     if settings.USER_DAILY_TASK_QUOTA:
         day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
         tomorrow = day_start + timedelta(days=1)
-        key = f"day:{user_id}:{day_start.date().isoformat()}"
+        key = f"day|{user_id}|{day_start.date().isoformat()}"
         if not counter_take(key=key, limit=settings.USER_DAILY_TASK_QUOTA, expires_at=tomorrow + timedelta(days=1)):
             limits_give_back(taken)
             raise TooManyRequests(
@@ -168,9 +168,9 @@ def active_counters_resync(stale) -> int:
     """Counters of active tasks left off by a crash between a task's end and its give-back: set to
     the number of the user's tasks waiting or running, if nothing changed the counter meanwhile."""
     fixed = 0
-    counters = UsageCounter.objects.filter(key__startswith="active:", updated_at__lt=stale)
+    counters = UsageCounter.objects.filter(key__startswith="active|", updated_at__lt=stale)
     for key, value, updated_at in counters.values_list("key", "value", "updated_at")[:200]:
-        user_id = key.removeprefix("active:")
+        user_id = key.removeprefix("active|")
         actual = ImageTask.objects.filter(user_id=user_id, status__in=CANCELABLE_STATUSES).count()
         if actual != value:
             fixed += UsageCounter.objects.filter(pk=key, value=value, updated_at=updated_at).update(
@@ -184,7 +184,9 @@ def task_create_idempotent(*, idempotency_key: str, fields: dict, scope: str = "
     task; a repeat with the same fields returns that task (created=False); a repeat with other
     fields is a conflict. Kept in the database, so it survives restarts."""
     task_id = new_id()
-    existing = _idempotency_claim(key=idempotency_key, scope=scope, fingerprint=_fingerprint(fields), task_id=task_id)
+    existing = _idempotency_claim(
+        key=idempotency_key, scope=scope, fingerprint=_fingerprint(fields), task_id=task_id, user_id=fields["user_id"]
+    )
     if existing is not None:
         return existing, False
     try:
@@ -204,27 +206,51 @@ def _fingerprint(fields: dict) -> str:
     return hashlib.sha256(json.dumps(fields, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
 
 
-def _idempotency_claim(*, key: str, scope: str, fingerprint: str, task_id: str) -> ImageTask | None:
+def _idempotency_claim(*, key: str, scope: str, fingerprint: str, task_id: str, user_id: str) -> ImageTask | None:
     """Record the key for the task about to be created; or, when the key is known, the task it
     created. The key row is written first (one document, unique), so two concurrent requests with
-    one key cannot both create a task."""
+    one key cannot both create a task. A claim whose request died before creating its task is taken
+    over after IDEMPOTENCY_CLAIM_SECONDS; a key older than IDEMPOTENCY_KEY_TTL_HOURS is forgotten."""
+    key_id = _key_id(scope, key)
     try:
         with transaction.atomic():  # a savepoint: the duplicate-key error must not spoil an outer transaction
             IdempotencyKey.objects.create(
-                id=_key_id(scope, key), key=key[:255], fingerprint=fingerprint, task_id=task_id
+                id=key_id, key=key[:255], fingerprint=fingerprint, task_id=task_id, user_id=user_id
             )
         return None
     except IntegrityError:
         pass
-    record = IdempotencyKey.objects.filter(pk=_key_id(scope, key)).first()
+    record = IdempotencyKey.objects.filter(pk=key_id).first()
     if record is None:  # removed meanwhile (its request failed): take it now
-        return _idempotency_claim(key=key, scope=scope, fingerprint=fingerprint, task_id=task_id)
+        return _idempotency_claim(key=key, scope=scope, fingerprint=fingerprint, task_id=task_id, user_id=user_id)
+    now = timezone.now()
+    age = (now - record.created_at).total_seconds()
+    expired = age > settings.IDEMPOTENCY_KEY_TTL_HOURS * 3600
+    task = None if expired else ImageTask.objects.filter(pk=record.task_id).first()
+    if expired or (task is None and age > settings.IDEMPOTENCY_CLAIM_SECONDS):
+        # Take the key over from the request that held it, unless another request just did.
+        if IdempotencyKey.objects.filter(pk=key_id, task_id=record.task_id).update(
+            fingerprint=fingerprint, task_id=task_id, user_id=user_id, created_at=now
+        ):
+            return None
+        return _idempotency_claim(key=key, scope=scope, fingerprint=fingerprint, task_id=task_id, user_id=user_id)
     if record.fingerprint != fingerprint:
         raise Conflict(f"Idempotency-Key '{key}' was already used with a different request body.")
-    task = ImageTask.objects.filter(pk=record.task_id).first()
     if task is None:
-        raise Conflict(f"A request with Idempotency-Key '{key}' is still being processed; retry shortly.")
+        retry_in = int(settings.IDEMPOTENCY_CLAIM_SECONDS - age) + 1
+        raise Conflict(
+            f"A request with Idempotency-Key '{key}' is still being processed; retry in {retry_in} s.",
+        )
     return task
+
+
+def records_expired_delete() -> dict:
+    """Periodic clean-up: idempotency keys past their TTL, counters of past days and windows."""
+    cutoff = timezone.now() - timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
+    return {
+        "idempotency_keys": IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()[0],
+        "counters": counters_expired_delete(),
+    }
 
 
 @dataclass(frozen=True)

@@ -43,3 +43,8 @@ def cancel_upstream_task(task_id: str) -> None:
 @shared_task(name="imagetasks.reconcile", ignore_result=True)
 def reconcile_image_tasks() -> dict:
     return services.tasks_reconcile()
+
+
+@shared_task(name="imagetasks.clean_up", ignore_result=True)
+def clean_up() -> dict:
+    return services.records_expired_delete()

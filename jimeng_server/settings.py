@@ -236,6 +236,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "imagetasks.reconcile",
         "schedule": env.float("RECONCILE_INTERVAL_SECONDS", default=30.0),
     },
+    # Expired idempotency keys and limit counters.
+    "clean-up": {"task": "imagetasks.clean_up", "schedule": env.float("CLEANUP_INTERVAL_SECONDS", default=3600.0)},
 }
 
 # --- Image tasks --------------------------------------------------------------------------------
@@ -247,6 +249,10 @@ TASK_MAX_ATTEMPTS = env.int("TASK_MAX_ATTEMPTS", default=5)
 # An upstream that lost a generation (not_found, expired, output moderation) gets it again this often.
 TASK_MAX_RESUBMITS = env.int("TASK_MAX_RESUBMITS", default=1)
 TASK_LIST_MAX_PAGE_SIZE = env.int("TASK_LIST_MAX_PAGE_SIZE", default=100)
+# An Idempotency-Key is remembered this long; a request that claimed one and died before creating its
+# task holds it this many seconds, then a repeat takes it over.
+IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
+IDEMPOTENCY_CLAIM_SECONDS = env.int("IDEMPOTENCY_CLAIM_SECONDS", default=30)
 
 # --- Providers ----------------------------------------------------------------------------------
 # auto: use Volcengine when its credentials are set, the local provider otherwise.

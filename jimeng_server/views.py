@@ -120,5 +120,5 @@ def media_serve(request, name: str):
         raise Http404(name) from None
     content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
     response = FileResponse(handle, content_type=content_type)
-    response["Cache-Control"] = "public, max-age=86400, immutable"
+    response["Cache-Control"] = "private, max-age=3600"  # a user's image: never kept by shared caches
     return response

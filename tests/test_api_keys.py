@@ -49,7 +49,7 @@ MATRIX = [
     ("get", "/api/v1/tasks/user/alice", None, {"own": 200, "other": 404, "service": 200, "none": 401}),
     ("get", "/api/v1/tasks/user/alice/external/ext-1", None, {"own": 200, "other": 404, "service": 200, "none": 401}),
     ("get", "/api/v1/keys?user_id=alice", None, {"own": 200, "other": 404, "service": 200, "none": 401}),
-    ("post", "/api/v1/keys", {"user_id": "alice"}, {"own": 201, "other": 404, "service": 201, "none": 401}),
+    ("post", "/api/v1/keys", {"user_id": "alice"}, {"own": 403, "other": 403, "service": 201, "none": 401}),
     ("post", "/api/v1/keys", {"service": True}, {"own": 403, "other": 403, "service": 201, "none": 401}),
     ("get", "/api/v1/ai/models", None, {"own": 200, "other": 200, "service": 200, "none": 401}),
     ("get", "/health", None, {"own": 200, "other": 200, "service": 200, "none": 200}),

@@ -86,8 +86,8 @@ def test_a_counter_left_off_by_a_crash_is_set_right_by_the_reconciler(settings):
     settings.USER_MAX_ACTIVE_TASKS = 3
     task = services.task_create(user_id="bob", prompt="a cat")
     # A crash between a task's end and its give-back leaves the counter one too high.
-    UsageCounter.objects.filter(pk="active:bob").update(value=3, updated_at=timezone.now() - timedelta(hours=1))
+    UsageCounter.objects.filter(pk="active|bob").update(value=3, updated_at=timezone.now() - timedelta(hours=1))
     assert services.active_counters_resync(timezone.now() - timedelta(minutes=1)) == 1
-    assert UsageCounter.objects.get(pk="active:bob").value == 1
+    assert UsageCounter.objects.get(pk="active|bob").value == 1
     services.task_cancel(task_id=task.id)
-    assert UsageCounter.objects.get(pk="active:bob").value == 0
+    assert UsageCounter.objects.get(pk="active|bob").value == 0

@@ -66,6 +66,6 @@ def rate_take(*, key_id: str, limit: int, window_seconds: int) -> int | None:
             return None
         return None if int(count) <= limit else retry_after
     expires = timezone.now() + timedelta(seconds=2 * window_seconds)
-    if counter_take(key=f"rate:{key_id}:{window}", limit=limit, expires_at=expires):
+    if counter_take(key=f"rate|{key_id}|{window}", limit=limit, expires_at=expires):
         return None
     return retry_after

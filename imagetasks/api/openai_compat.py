@@ -29,7 +29,7 @@ from jimeng_server.ids import new_id
 from providers.images import images_delete
 
 from .. import selectors, services
-from ..models import Status
+from ..models import UPLOADS, Status
 from .serializers import image_url
 
 # OpenAI's own model names run on our default model.
@@ -178,11 +178,11 @@ class ImageEditsView(_OpenAIView):
         user_id = self._user(request, data)
         files = _uploads(request)
         extensions = [_checked_extension(upload, number) for number, upload in enumerate(files)]
-        # Kept in our storage; the upstream fetches them from there (PUBLIC_BASE_URL must be
-        # reachable from the internet for a real upstream).
-        batch = new_id()
+        # Kept in our storage under the task's id (deleted with it and its user); the upstream fetches
+        # them from there (PUBLIC_BASE_URL must be reachable from the internet for a real upstream).
+        task_id = new_id()
         names = [
-            default_storage.save(f"uploads/{batch}/{number}.{extension}", upload)
+            default_storage.save(f"{UPLOADS}/{task_id}/{number}.{extension}", upload)
             for number, (upload, extension) in enumerate(zip(files, extensions, strict=True))
         ]
         try:
@@ -193,6 +193,7 @@ class ImageEditsView(_OpenAIView):
                 size=_size(data.get("size", "")),
                 reference_images=[image_url(name, request) for name in names],
                 reference_images_ours=True,
+                task_id=task_id,
             )
         except Exception:
             images_delete(names)  # nothing half-written

@@ -95,12 +95,10 @@ class KeyCollectionView(APIView):
         serializer = KeyCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         caller, fields = principal(request), serializer.validated_data
-        user_id = None if fields["service"] else fields.get("user_id")
         if caller.user_id is not None:
-            if fields["service"]:
-                raise PermissionDenied("Only service keys may make service keys.")
-            user_id = user_id or caller.user_id
-            caller.check_user(user_id)
+            # A user key cannot mint keys: a minted key would outlive the revocation of its minter.
+            raise PermissionDenied("Only service keys (or operators, in the admin) may make API keys.")
+        user_id = None if fields["service"] else fields.get("user_id")
         if not fields["service"] and not user_id:
             raise InvalidInput('Name the user_id the key is for, or ask for a service key with "service": true.')
         if user_id:

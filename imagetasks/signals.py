@@ -1,0 +1,23 @@
+"""What goes when a user goes: their tasks' stored images and uploads, and their idempotency keys
+(the tasks themselves follow by cascade). Here, because users know nothing of image tasks."""
+
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models.signals import pre_delete
+from django.dispatch import receiver
+
+from users.models import User
+
+from .models import IdempotencyKey, ImageTask
+
+
+@receiver(pre_delete, sender=User, dispatch_uid="imagetasks-user-deleted")
+def _user_deleted(sender, instance: User, **kwargs) -> None:
+    names = [name for task in ImageTask.objects.filter(user_id=instance.pk) for name in task.stored_names]
+    IdempotencyKey.objects.filter(user_id=instance.pk).delete()
+
+    def delete_files():  # only once the rows are gone for good
+        for name in names:
+            default_storage.delete(name)
+
+    transaction.on_commit(delete_files)
