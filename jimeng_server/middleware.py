@@ -1,4 +1,4 @@
-"""Refuse oversized request bodies before anything reads them (DRF's JSON parser streams the body
+"""Refuse oversized and chunked request bodies before anything reads them (DRF's JSON parser streams the body
 and so bypasses Django's own DATA_UPLOAD_MAX_MEMORY_SIZE check)."""
 
 from django.conf import settings
@@ -12,6 +12,10 @@ class BodySizeLimit:
         self.get_response = get_response
 
     def __call__(self, request):
+        if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+            # Django reads a body by its Content-Length; a chunked one would be read as empty.
+            message = "Send the request body with a Content-Length header (chunked bodies are not accepted)."
+            return JsonResponse({"success": False, "message": message}, status=411)
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:

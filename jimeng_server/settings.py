@@ -154,7 +154,7 @@ PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="").rstrip("/")
 # --- REST API -----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["jimeng_server.api.JSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": ["jimeng_server.auth.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["jimeng_server.auth.HasApiAccess"],
     "DEFAULT_THROTTLE_CLASSES": ["jimeng_server.auth.ApiKeyRateThrottle"],
@@ -309,6 +309,8 @@ if PRODUCTION:
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BYTES", default=256 * 1024)  # request bodies
+DATA_UPLOAD_MAX_NUMBER_FILES = 16  # /v1/images/edits takes at most 14 images; more is a 400
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
 API_RATE_LIMIT = env.str("API_RATE_LIMIT", default="600/min")  # per API key; empty: no limit
 USER_DAILY_TASK_QUOTA = env.int(
     "USER_DAILY_TASK_QUOTA", default=10000
@@ -365,6 +367,8 @@ OPENAI_WAIT_SECONDS = env.int("OPENAI_WAIT_SECONDS", default=60)
 # (and request: a few images) accepted.
 OPENAI_EDIT_MODEL = env.str("OPENAI_EDIT_MODEL", default="jimeng_t2i_v40")
 IMAGE_UPLOAD_MAX_BYTES = env.int("IMAGE_UPLOAD_MAX_BYTES", default=15 * 1024 * 1024)
+# The most pixels an uploaded or downloaded image may declare (Jimeng takes at most 4096 × 4096 inputs).
+IMAGE_MAX_PIXELS = env.int("IMAGE_MAX_PIXELS", default=6000 * 6000)
 UPLOAD_MAX_REQUEST_BYTES = env.int("UPLOAD_MAX_REQUEST_BYTES", default=64 * 1024 * 1024)
 # Metrics: every process of a machine (web and worker) writes here and /metrics adds them up. Set
 # before prometheus_client is imported. METRICS_TOKEN, when set, is required as a Bearer token.

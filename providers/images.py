@@ -40,8 +40,12 @@ def images_store(*, task_id: str, attempt: int, images: list[Image]) -> list[dic
         try:
             with PILImage.open(io.BytesIO(data)) as picture:
                 width, height, fmt = picture.width, picture.height, picture.format
+        except PILImage.DecompressionBombError:
+            width, height, fmt = settings.IMAGE_MAX_PIXELS, 2, None
         except (OSError, ValueError) as exc:
             raise UpstreamError("the upstream returned data that is not an image", retryable=True) from exc
+        if width * height > settings.IMAGE_MAX_PIXELS:
+            raise UpstreamError(f"the upstream returned an image of more than {settings.IMAGE_MAX_PIXELS} pixels")
         extension = _EXTENSIONS.get(fmt, "bin")
         name = default_storage.save(f"images/{task_id}/{attempt}-{index}.{extension}", ContentFile(data))
         entry = {"name": name, "width": width, "height": height, "content_type": PILImage.MIME.get(fmt, "")}

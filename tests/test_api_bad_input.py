@@ -4,6 +4,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from imagetasks.models import ImageTask
+from tests import hostile
 from users.models import User
 
 pytestmark = pytest.mark.django_db
@@ -254,3 +255,64 @@ def test_oversized_body_is_413(client, settings):
         "message": f"Request body too large: at most {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.",
     }
     assert ImageTask.objects.count() == 0
+
+
+# --- Shapes that once answered 500 (tests/hostile.py) ---------------------------------------------------
+
+JSON_ENDPOINTS = [TASK, GENERIC, USERS, "/api/v1/keys", "/api/v1/ping", "/v1/images/generations"]
+
+
+@pytest.mark.parametrize("path", JSON_ENDPOINTS)
+@pytest.mark.parametrize("body", [hostile.NESTED_JSON, hostile.NESTED_OBJECT], ids=["array", "object"])
+def test_deeply_nested_json_is_a_400(client, path, body):
+    response = client.generic("POST", path, body, content_type="application/json")
+    assert response.status_code == 400, response.content[:200]
+    assert response.json()["success"] is False
+    assert response.json()["message"] == "Request body is not valid JSON (JSON nested too deeply)."
+    assert ImageTask.objects.count() == 0
+
+
+@pytest.mark.parametrize("param", ["page", "page_size"])
+def test_a_huge_page_number_is_a_400(client, param):
+    response = client.get(f"/api/v1/tasks/user/u1?{param}={hostile.HUGE_NUMBER}")
+    assert response.status_code == 400
+    assert response.json()["message"] == f"{param}: Ensure this value is less than or equal to 1000000."
+
+
+def test_an_image_declaring_a_billion_pixels_is_a_400(client):
+    response = client.post("/v1/images/edits", {"prompt": "p", "image": hostile.bomb_png()})
+    assert response.status_code == 400
+    assert response.json()["message"] == "image 1 declares more than 36000000 pixels."
+    assert ImageTask.objects.count() == 0
+
+
+def test_too_many_files_is_a_400(client):
+    files = [hostile.small_png(f"{n}.png") for n in range(150)]
+    response = client.post("/v1/images/edits", {"prompt": "p", "image": files})
+    assert response.status_code == 400
+    assert response.json()["message"].startswith("Bad request: The number of files exceeded")
+    assert ImageTask.objects.count() == 0
+    files = [hostile.small_png(f"{n}.png") for n in range(15)]
+    response = client.post("/v1/images/edits", {"prompt": "p", "image": files})
+    assert response.json()["message"] == "image: at most 14 files, got 15."
+
+
+def test_a_chunked_body_is_a_411_not_read_as_empty(client):
+    response = client.generic(
+        "POST",
+        TASK,
+        b'{"prompt": "a cat", "user_id": "u1"}',
+        content_type="application/json",
+        HTTP_TRANSFER_ENCODING="chunked",
+    )
+    assert response.status_code == 411
+    assert response.json()["message"].startswith("Send the request body with a Content-Length header")
+    assert ImageTask.objects.count() == 0
+
+
+@pytest.mark.parametrize("user", ["<script>", "a/b", "x" * 100, "../etc"])
+def test_the_openai_user_field_is_a_user_id(client, user):
+    response = client.post("/v1/images/generations", {"prompt": "a cat", "user": user}, format="json")
+    assert response.status_code == 400
+    assert response.json()["message"].startswith("user: ")
+    assert User.objects.count() == 0

@@ -27,10 +27,11 @@ from jimeng_server.auth import principal
 from jimeng_server.errors import InvalidInput
 from jimeng_server.ids import new_id
 from providers.images import images_delete
+from users.models import USER_ID_PATTERN
 
 from .. import selectors, services
 from ..models import UPLOADS, Status
-from .serializers import image_url
+from .serializers import USER_ID_MESSAGE, image_url
 
 # OpenAI's own model names run on our default model.
 OPENAI_MODEL_NAMES = {"dall-e-2", "dall-e-3", "gpt-image-1", "gpt-image-1-mini"}
@@ -44,7 +45,14 @@ class GenerationRequest(serializers.Serializer):
     size = serializers.CharField(required=False, allow_blank=True)
     quality = serializers.CharField(required=False, allow_blank=True)
     response_format = serializers.ChoiceField(choices=["url", "b64_json"], required=False, default="url")
-    user = serializers.CharField(required=False, allow_blank=True, max_length=128)
+    # The task's user_id: the same rule as everywhere else.
+    user = serializers.RegexField(
+        USER_ID_PATTERN,
+        required=False,
+        allow_blank=True,
+        max_length=64,
+        error_messages={"invalid": USER_ID_MESSAGE},
+    )
 
 
 class EditRequest(GenerationRequest):
@@ -55,10 +63,15 @@ def _model(name: str, default: str | None = None) -> str | None:
     return default if not name or name.lower() in OPENAI_MODEL_NAMES else name
 
 
+MAX_UPLOADS = 14  # the most reference images any model takes
+
+
 def _uploads(request) -> list:
     files = request.FILES.getlist("image") + request.FILES.getlist("image[]")
     if not files:
         raise InvalidInput("image: send one or more image files (multipart/form-data).")
+    if len(files) > MAX_UPLOADS:
+        raise InvalidInput(f"image: at most {MAX_UPLOADS} files, got {len(files)}.")
     return files
 
 
@@ -68,10 +81,14 @@ def _checked_extension(upload, number: int) -> str:
         raise InvalidInput(f"image {number + 1} is {upload.size} bytes; at most {settings.IMAGE_UPLOAD_MAX_BYTES}.")
     try:
         with PILImage.open(upload) as picture:
-            kind = picture.format
+            kind, pixels = picture.format, picture.width * picture.height
             picture.verify()
+    except PILImage.DecompressionBombError:
+        pixels = settings.IMAGE_MAX_PIXELS + 1
     except (OSError, SyntaxError, ValueError):
         raise InvalidInput(f"image {number + 1} is not a readable image.") from None
+    if pixels > settings.IMAGE_MAX_PIXELS:
+        raise InvalidInput(f"image {number + 1} declares more than {settings.IMAGE_MAX_PIXELS} pixels.")
     if kind not in ("PNG", "JPEG"):
         raise InvalidInput(f"image {number + 1} is {kind}; send PNG or JPEG.")
     upload.seek(0)

@@ -17,15 +17,14 @@ STATUS_MESSAGES = {
     Status.CANCELED: "任务已取消",
 }
 CREATED_MESSAGE = "任务已创建，正在处理中"
+USER_ID_MESSAGE = "must be 1-64 characters: letters, digits and _ . : @ - (starting with a letter or digit)."
 
 
 class TaskCreateSerializer(serializers.Serializer):
     user_id = serializers.RegexField(
         USER_ID_PATTERN,
         max_length=64,
-        error_messages={
-            "invalid": "must be 1-64 characters: letters, digits and _ . : @ - (starting with a letter or digit)."
-        },
+        error_messages={"invalid": USER_ID_MESSAGE},
     )
     prompt = serializers.CharField(max_length=4000)
     model = serializers.CharField(required=False, allow_blank=True, max_length=100)

@@ -213,8 +213,8 @@ class TaskRetryView(APIView):
 
 class _ListQuery(serializers.Serializer):
     status = serializers.ChoiceField(choices=Status.values, required=False)
-    page = serializers.IntegerField(min_value=1, required=False, default=1)
-    page_size = serializers.IntegerField(min_value=1, required=False, default=20)
+    page = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False, default=1)
+    page_size = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False, default=20)
 
 
 class UserTaskListView(APIView):

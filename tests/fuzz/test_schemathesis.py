@@ -6,6 +6,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from jimeng_server.wsgi import application
+from tests import hostile
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.fuzz]
 
@@ -41,6 +42,39 @@ def test_no_server_errors(case):
     if response.headers.get("Content-Type", "").startswith("application/json"):
         body = response.json()
         assert isinstance(body, dict) and "success" in body, body  # always the envelope
+
+
+def _hostile_requests(operation):
+    """The shapes that once answered 500 (tests/hostile.py), fitted to one operation."""
+    path = operation.path
+    for parameter in operation.path_parameters:
+        path = path.replace("{" + parameter.name + "}", "x1")
+    method = operation.method.upper()
+    yield method, path + f"?page={hostile.HUGE_NUMBER}&page_size={hostile.HUGE_NUMBER}", {}
+    yield method, path, {"data": b"{}", "content_type": "application/json", "HTTP_TRANSFER_ENCODING": "chunked"}
+    if method in {"POST", "PUT", "PATCH"}:
+        for body in (hostile.NESTED_JSON, hostile.NESTED_OBJECT):
+            yield method, path, {"data": body, "content_type": "application/json"}
+        files = [hostile.bomb_png()] + [hostile.small_png(f"{n}.png") for n in range(150)]
+        yield method, path, {"data": {"prompt": "p", "image": files}, "multipart": True}
+
+
+def test_hostile_shapes_on_every_operation(client):
+    seen = 0
+    for operation in (result.ok() for result in schema.get_all_operations()):
+        for method, path, options in _hostile_requests(operation):
+            options = dict(options)
+            if options.pop("multipart", False):
+                response = client.post(path, options["data"]) if method == "POST" else None
+            else:
+                response = client.generic(method, path, **options)
+            if response is None:
+                continue
+            seen += 1
+            assert response.status_code < 500, f"{method} {path} -> {response.status_code}: {response.content[:300]}"
+            if response.get("Content-Type", "").startswith("application/json"):
+                assert "success" in response.json()
+    assert seen >= 50
 
 
 def test_coverage_of_the_fuzzing():
