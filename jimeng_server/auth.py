@@ -12,6 +12,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.throttling import BaseThrottle
 
 from jimeng_server.errors import NotFound
+from jimeng_server.proxies import is_local
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,10 @@ class HasApiAccess(BasePermission):
     message = "Missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'."
 
     def has_permission(self, request, view):
-        return isinstance(request.auth, Principal) or not settings.API_KEYS_REQUIRED
+        if isinstance(request.auth, Principal) or settings.API_AUTH == "off":
+            return True
+        # Keyless only from this machine itself: never through a reverse proxy.
+        return not settings.API_KEYS_REQUIRED and is_local(request)
 
 
 def principal(request) -> Principal:

@@ -19,6 +19,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from .proxies import is_local
+
 log = logging.getLogger(__name__)
 
 # prometheus_client picks its value store when first imported, which may be before our settings put
@@ -64,10 +66,15 @@ class _StateCollector:
 
 
 def metrics_view(request):
+    """With METRICS_TOKEN, for whoever sends it as a Bearer token. Without one, in production, only for
+    callers on this machine itself (not relayed by a proxy); elsewhere for anyone."""
     token = settings.METRICS_TOKEN
     given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
     if token and not hmac.compare_digest(given.encode(), token.encode()):
         return JsonResponse({"success": False, "message": "A valid metrics token is required."}, status=401)
+    if not token and settings.PRODUCTION and not is_local(request):
+        message = "Metrics answer only on this machine; set METRICS_TOKEN to scrape them from elsewhere."
+        return JsonResponse({"success": False, "message": message}, status=403)
     registry = CollectorRegistry()
     MultiProcessCollector(registry)
     registry.register(_StateCollector())

@@ -23,7 +23,7 @@ class BodySizeLimit:
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         if request.path in UPLOAD_PATHS:
             limit = settings.UPLOAD_MAX_REQUEST_BYTES
-        if limit and length > limit and not request.path.startswith("/admin/"):
+        if limit and length > limit and not request.path.startswith("/" + settings.ADMIN_URL):
             message = f"Request body too large: at most {limit} bytes."
             return JsonResponse({"success": False, "message": message}, status=413)
         return self.get_response(request)

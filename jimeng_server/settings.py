@@ -1,7 +1,9 @@
 """The one settings module: every value comes from the environment (or `.env`), with embedded defaults
 that run on a fresh machine — SQLite, a broker on the local filesystem, and the local provider."""
 
+import ipaddress
 import os
+import re
 from pathlib import Path
 from urllib.parse import quote
 
@@ -33,10 +35,11 @@ INSTALLED_APPS = [
             "jimeng_server.mongo_apps.MongoAdminConfig",
             "jimeng_server.mongo_apps.MongoAuthConfig",
             "jimeng_server.mongo_apps.MongoContentTypesConfig",
+            "jimeng_server.mongo_apps.MongoAxesConfig",
             "django_mongodb_backend",
         ]
         if env.str("MONGODB_URI", default="")
-        else ["django.contrib.admin", "django.contrib.auth", "django.contrib.contenttypes"]
+        else ["django.contrib.admin", "django.contrib.auth", "django.contrib.contenttypes", "axes"]
     ),
     "django.contrib.sessions",
     "django.contrib.messages",
@@ -51,6 +54,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "jimeng_server.proxies.TrustedProxyHeaders",
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "jimeng_server.middleware.BodySizeLimit",
@@ -61,6 +65,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -103,6 +108,7 @@ if USE_MONGODB:
         "admin": "mongo_migrations.admin",
         "auth": "mongo_migrations.auth",
         "contenttypes": "mongo_migrations.contenttypes",
+        "axes": "mongo_migrations.axes",
     }
 else:
     _sqlite_default = f"sqlite:///{DATA_DIR / 'db.sqlite3'}"
@@ -124,6 +130,17 @@ else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=600))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DEFAULT_AUTO_FIELD = "django.db.models.AutoField"  # Django's contrib apps only; ours use string ids.
+
+# The admin's login: django-axes locks out a username from an address after repeated failures.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = env.float("ADMIN_LOGIN_COOLOFF_HOURS", default=1.0)  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+AXES_CLIENT_IP_CALLABLE = "jimeng_server.proxies.client_ip"
+# Where the admin lives (a path of its own makes it harder to find for scanners).
+ADMIN_URL = env.str("ADMIN_URL", default="admin/").strip("/") + "/"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -278,26 +295,48 @@ LOCAL_PROVIDER_FONT = env.str("LOCAL_PROVIDER_FONT", default="")  # a TrueType f
 _LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 # Production settings: set JIMENG_PRODUCTION=true (or bind SERVER_HOST beyond loopback).
 PRODUCTION = env.bool("JIMENG_PRODUCTION", default=False) or SERVER_HOST not in _LOOPBACK
-# API keys: "auto" requires them in production and lets loopback-only embedded runs go without;
-# "required" always; "off" never (refused in production).
+# API keys: "auto" requires them in production and lets loopback-only embedded runs go without (never
+# for a request relayed by a proxy); "required" always; "off" never (refused in production).
 API_AUTH = env.str("API_AUTH", default="auto")
+# Reverse proxies whose X-Forwarded-* headers are believed (addresses or networks). A request from one
+# is never local, and X-Forwarded-Proto from anyone else is ignored.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 API_KEYS_REQUIRED = API_AUTH == "required" or (API_AUTH == "auto" and PRODUCTION)
 _DEFAULT_SECRET = "insecure-local-only-key-set-DJANGO_SECRET_KEY-in-production"
-if PRODUCTION and not env.bool("JIMENG_ALLOW_INSECURE", default=False):
-    _problems = []
-    if SECRET_KEY == _DEFAULT_SECRET or len(SECRET_KEY) < 32:
-        _problems.append("set DJANGO_SECRET_KEY to a long random string (50+ characters)")
-    if DEBUG:
-        _problems.append("turn DJANGO_DEBUG off")
-    if not API_KEYS_REQUIRED:
-        _problems.append("API_AUTH=off is not allowed: remove it (keys are then required)")
-    if _problems:
-        from django.core.exceptions import ImproperlyConfigured
+SECRET_KEY_MIN_LENGTH, SECRET_KEY_MIN_UNIQUE_CHARACTERS = 50, 5  # Django's own deploy check
 
-        raise ImproperlyConfigured(
-            f"Refusing to start: SERVER_HOST={SERVER_HOST} (or JIMENG_PRODUCTION) means this server is reachable "
-            "beyond this machine, so: " + "; ".join(_problems) + "."
+
+def _configuration_problems() -> list[str]:
+    """What keeps this configuration from starting: always, and in production."""
+    problems = []
+    if API_AUTH not in {"auto", "required", "off"}:
+        problems.append(f"API_AUTH={API_AUTH!r} is not one of auto, required, off")
+    if API_RATE_LIMIT and not _RATE.fullmatch(API_RATE_LIMIT):
+        problems.append(f"API_RATE_LIMIT={API_RATE_LIMIT!r} is not like 600/min (per s, min, hour or day)")
+    for network in TRUSTED_PROXIES + OUTBOUND_ALLOWED_NETWORKS:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            problems.append(f"{network!r} in TRUSTED_PROXIES or OUTBOUND_ALLOWED_NETWORKS is not an address or network")
+    if PRODUCTION and not env.bool("JIMENG_ALLOW_INSECURE", default=False):
+        weak = (
+            SECRET_KEY == _DEFAULT_SECRET
+            or SECRET_KEY.startswith("django-insecure")
+            or len(SECRET_KEY) < SECRET_KEY_MIN_LENGTH
+            or len(set(SECRET_KEY)) < SECRET_KEY_MIN_UNIQUE_CHARACTERS
         )
+        if weak:
+            problems.append(
+                f"set DJANGO_SECRET_KEY to a long random string ({SECRET_KEY_MIN_LENGTH}+ characters, "
+                f"{SECRET_KEY_MIN_UNIQUE_CHARACTERS}+ different ones)"
+            )
+        if DEBUG:
+            problems.append("turn DJANGO_DEBUG off")
+        if API_AUTH == "off":
+            problems.append("API_AUTH=off is not allowed: remove it (keys are then required)")
+    return problems
+
+
 if PRODUCTION:
     SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
@@ -312,6 +351,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BYTES", default=256 * 1024)  
 DATA_UPLOAD_MAX_NUMBER_FILES = 16  # /v1/images/edits takes at most 14 images; more is a 400
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
 API_RATE_LIMIT = env.str("API_RATE_LIMIT", default="600/min")  # per API key; empty: no limit
+_RATE = re.compile(r"\d+/(s|sec|second|m|min|minute|h|hour|d|day)")
 USER_DAILY_TASK_QUOTA = env.int(
     "USER_DAILY_TASK_QUOTA", default=10000
 )  # tasks a user may create per UTC day; 0: no limit
@@ -396,3 +436,17 @@ WEBHOOK_HOST_BUSY_RETRY_SECONDS = env.float("WEBHOOK_HOST_BUSY_RETRY_SECONDS", d
 WEBHOOK_BACKOFF_SECONDS = env.float("WEBHOOK_BACKOFF_SECONDS", default=5.0)
 WEBHOOK_BACKOFF_MAX_SECONDS = env.float("WEBHOOK_BACKOFF_MAX_SECONDS", default=600.0)
 WEBHOOK_RETRY_WINDOW_SECONDS = env.int("WEBHOOK_RETRY_WINDOW_SECONDS", default=24 * 3600)
+
+if _problems := _configuration_problems():
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "Refusing to start: "
+        + (
+            f"SERVER_HOST={SERVER_HOST} (or JIMENG_PRODUCTION) means this server is reachable beyond this machine, so: "
+            if PRODUCTION
+            else ""
+        )
+        + "; ".join(_problems)
+        + "."
+    )

@@ -42,7 +42,7 @@ urlpatterns = [
     path("v1/images/edits", openai_compat.ImageEditsView.as_view(), name="openai-edits"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-    path("admin/", admin.site.urls),
+    path(settings.ADMIN_URL, admin.site.urls),
     re_path(rf"^{settings.MEDIA_URL.lstrip('/')}(?P<name>.+)$", views.media_serve, name="media"),
 ]
 
