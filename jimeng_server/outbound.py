@@ -278,7 +278,8 @@ def _exchange(target, method, data, headers, deadline, max_bytes, truncate) -> t
             raise OutboundError("timed out")
         return response.status, None, b"".join(chunks)
     except (OSError, http.client.HTTPException) as exc:
-        if deadline.expired:
+        # Every blocking step waits at most the time left, so its timeout is the deadline too.
+        if deadline.expired or isinstance(exc, TimeoutError):
             raise OutboundError("timed out") from None
         raise OutboundError(f"the connection to {target.host} failed ({exc.__class__.__name__})") from None
     finally:

@@ -6,6 +6,10 @@ R2  Redis FLUSHALL, then a Redis restart, then `queue_clear --force`, mid-run: l
 R3  30% injected throttles / 500s / timeouts: share completed; moderation rejects fail at once;
     the fake's peak concurrency against the cap.
 R6  The webhook receiver down for a while, then up: terminal events delivered, signatures valid.
+R7  One user's webhooks point at a receiver that sends one byte every 5 s: another user's 50 tasks
+    take no longer end to end than in the same run without it (goal ≤ 1.2×).
+R8  Redis stopped for 60 s under a stream of keyed creates, polls and health checks: no answer ≥ 500,
+    /health non-200 while it is down, every accepted task completes afterwards.
 
 Bounded in count and time; loopback only. Prints a table and writes bench/chaos-results.md.
 `make chaos SCENARIOS="R2 R3"` runs some of them (printed, not written). Exits 1 when a figure misses
@@ -26,7 +30,7 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.fakes.receiver import WebhookReceiver, signature_valid  # noqa: E402
+from tests.fakes.receiver import TrickleReceiver, WebhookReceiver, signature_valid  # noqa: E402
 from tests.fakes.upstream import FakeConfig, FakeUpstream, Fault  # noqa: E402
 from tests.stack import RedisServer, Stack, wait_for  # noqa: E402
 
@@ -211,6 +215,143 @@ def r6_webhooks(workdir: Path, fake: FakeUpstream) -> dict:
         receiver.stop()
 
 
+def _end_to_end(stack: Stack, ids: list[str]) -> list[float]:
+    from datetime import datetime
+
+    seconds = []
+    for task_id in ids:
+        detail = stack.session.get(stack.url(f"/api/v1/tasks/{task_id}"), timeout=10).json()["data"]
+        if detail["finished_at"]:
+            created, finished = (datetime.fromisoformat(detail[k]) for k in ("created_at", "finished_at"))
+            seconds.append((finished - created).total_seconds())
+    return sorted(seconds)
+
+
+def r7_slow_receiver(workdir: Path, fake: FakeUpstream) -> dict:
+    fake.state.reset(FakeConfig(latency=2))
+    slow = TrickleReceiver(every=5.0)
+    server = RedisServer(workdir).start()
+    (workdir / "r7").mkdir(exist_ok=True)
+    env = _env(fake, WEBHOOK_SECRET=SECRET, UPSTREAM_CONCURRENCY="jimeng=16")
+    stack = Stack(workdir / "r7", broker_url=server.url, env=env)
+
+    def quiet_run(label: str) -> tuple[float, float]:
+        started = time.monotonic()
+        ids = [
+            stack.create_task(prompt=f"r7 {label} {n}", user_id="quiet", model="jimeng_t2i_v30", size="1328x1328")
+            for n in range(50)
+        ]
+        _finish(stack, ids, timeout=180)
+        makespan = time.monotonic() - started
+        seconds = _end_to_end(stack, ids)
+        return makespan, seconds[len(seconds) // 2] if len(seconds) == 50 else float("inf")
+
+    try:
+        stack.start(beat=True, webhook_worker=True)
+        base_makespan, base_median = quiet_run("alone")
+        noisy = [
+            stack.create_task(
+                prompt=f"r7 noisy {n}",
+                user_id="noisy",
+                model="jimeng_t2i_v30",
+                size="1328x1328",
+                webhook_url=slow.url,
+                webhook_events="all",
+            )
+            for n in range(20)
+        ]
+        time.sleep(5)  # the noisy user's deliveries are trickling
+        makespan, median = quiet_run("beside")
+        _finish(stack, noisy, timeout=60)
+        return {
+            "quiet tasks": 50,
+            "makespan alone / beside a trickling receiver": f"{base_makespan:.1f} s / {makespan:.1f} s",
+            "makespan ratio": round(makespan / base_makespan, 2),
+            "median end-to-end alone / beside": f"{base_median:.2f} s / {median:.2f} s",
+            "median ratio": round(median / base_median, 2),
+            "deliveries tried at the trickling receiver": slow.requests,
+            "peak at once there": slow.peak,
+        }
+    finally:
+        stack.stop()
+        server.stop()
+        slow.stop()
+
+
+def r8_redis_down(workdir: Path, fake: FakeUpstream) -> dict:
+    import threading
+
+    fake.state.reset(FakeConfig(latency=1))
+    server = RedisServer(workdir).start()
+    (workdir / "r8").mkdir(exist_ok=True)
+    stack = Stack(workdir / "r8", broker_url=server.url, env=_env(fake, API_AUTH="required"))
+    codes: Counter = Counter()
+    accepted: list[str] = []
+    health: list[tuple[bool, int]] = []  # (Redis down at the time, status)
+    down = threading.Event()
+    stop = threading.Event()
+
+    def traffic():
+        n = 0
+        while not stop.is_set():
+            n += 1
+            try:
+                created = stack.session.post(
+                    stack.url("/api/v1/ai/image/task"),
+                    json={"prompt": f"r8 {n}", "user_id": "r8", "model": "jimeng_t2i_v30", "size": "1328x1328"},
+                    timeout=30,
+                )
+                codes[created.status_code] += 1
+                if created.status_code == 202:
+                    accepted.append(created.json()["data"]["task_id"])
+                if accepted:
+                    codes[
+                        stack.session.get(
+                            stack.url(f"/api/v1/ai/image/result/{accepted[n // 2 % len(accepted)]}"), timeout=30
+                        ).status_code
+                    ] += 1
+                if n % 4 == 0:
+                    was_down = down.is_set()
+                    answer = stack.session.get(stack.url("/health"), timeout=30).status_code
+                    codes[answer] += 1
+                    health.append((was_down and down.is_set(), answer))
+            except Exception as exc:  # noqa: BLE001 - a refused or dropped connection is a figure, not a crash
+                codes[type(exc).__name__] += 1
+            time.sleep(0.2)
+
+    try:
+        stack.start(beat=True)
+        key = stack.manage("create_api_key", "--service", "--name", "chaos").strip().split()[-1]
+        stack.session.headers["Authorization"] = f"Bearer {key}"
+        client = threading.Thread(target=traffic, daemon=True)
+        client.start()
+        time.sleep(10)
+        server.stop()
+        down.set()
+        time.sleep(60)
+        down.clear()
+        server.start()
+        time.sleep(10)
+        stop.set()
+        client.join(timeout=60)
+        statuses = _finish(stack, accepted, timeout=180)
+        during = [status for was_down, status in health if was_down]
+        return {
+            "answers": dict(codes),
+            "answers >= 500": sum(v for k, v in codes.items() if isinstance(k, int) and k >= 500),
+            "connection errors": sum(v for k, v in codes.items() if not isinstance(k, int)),
+            "health checks while down, non-200": f"{sum(s != 200 for s in during)}/{len(during)}",
+            "accepted": len(accepted),
+            "completed": statuses["completed"],
+            "lost": len(accepted) - statuses["completed"],
+            "duplicate submissions": _duplicates(fake, "r8"),
+        }
+    finally:
+        stop.set()
+        stack.stop()
+        server.stop()
+
+
 def _peak_within_cap(figure: str) -> bool:
     peak, cap = figure.split("/")
     return int(peak) <= int(cap)
@@ -221,8 +362,24 @@ GOALS = {
     "R2": lambda f: f["lost"] == 0,
     "R3": lambda f: f["completed"] >= 198 and _peak_within_cap(f["peak concurrency / cap"]),
     "R6": lambda f: f["delivered after the receiver came up"] == f["terminal events"],
+    "R7": lambda f: f["makespan ratio"] <= 1.2 and f["median ratio"] <= 1.2,
+    "R8": lambda f: (
+        f["answers >= 500"] == 0
+        and f["connection errors"] == 0
+        and f["lost"] == 0
+        and f["duplicate submissions"] == 0
+        and f["health checks while down, non-200"].split("/")[0] == f["health checks while down, non-200"].split("/")[1]
+        and int(f["health checks while down, non-200"].split("/")[1]) > 0
+    ),
 }
-SCENARIOS = {"R1": r1_worker_killed, "R2": r2_redis_lost, "R3": r3_faults, "R6": r6_webhooks}
+SCENARIOS = {
+    "R1": r1_worker_killed,
+    "R2": r2_redis_lost,
+    "R3": r3_faults,
+    "R6": r6_webhooks,
+    "R7": r7_slow_receiver,
+    "R8": r8_redis_down,
+}
 
 
 def main(wanted: list[str]) -> int:

@@ -12,8 +12,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def operator(client):
-    get_user_model().objects.create_superuser("ops", "ops@example.com", "a-long-password-1")
-    client.login(username="ops", password="a-long-password-1")
+    client.force_login(get_user_model().objects.create_superuser("ops", "ops@example.com", "a-long-password-1"))
     return client
 
 

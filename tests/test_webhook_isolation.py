@@ -14,51 +14,9 @@ from imagetasks import services
 from imagetasks.models import WebhookDelivery
 from imagetasks.webhooks import host_slots, webhook_deliver, webhooks_reconcile
 from tests.drive import drive
-from tests.fakes.receiver import WebhookReceiver
+from tests.fakes.receiver import TrickleReceiver, WebhookReceiver
 
 SECRET = "whsec-isolation"
-
-
-class TrickleReceiver:
-    """Answers every POST with headers, then one byte every `every` seconds, for ever."""
-
-    def __init__(self, every: float = 1.0):
-        self.open = self.peak = self.requests = 0
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                self.rfile.read(int(self.headers["Content-Length"]))
-                with receiver.lock:
-                    receiver.open += 1
-                    receiver.requests += 1
-                    receiver.peak = max(receiver.peak, receiver.open)
-                try:
-                    self.send_response(200)
-                    self.send_header("Content-Length", "100000")
-                    self.end_headers()
-                    for _ in range(100000):
-                        self.wfile.write(b".")
-                        self.wfile.flush()
-                        time.sleep(every)
-                except OSError:
-                    pass
-                finally:
-                    with receiver.lock:
-                        receiver.open -= 1
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/slow"
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.mark.stack

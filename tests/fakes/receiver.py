@@ -1,9 +1,10 @@
-"""A webhook endpoint on loopback for tests and `make chaos`: records every POST; `up` decides
-between 200 and 503."""
+"""Webhook endpoints on loopback for tests and `make chaos`: one records every POST (`up` decides
+between 200 and 503); one answers a byte at a time, for ever."""
 
 import hashlib
 import hmac
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -41,5 +42,47 @@ class WebhookReceiver:
         return [(headers, body) for headers, body, status in self.received if status == 200]
 
     def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class TrickleReceiver:
+    """Answers every POST with headers, then one byte every `every` seconds, for ever."""
+
+    def __init__(self, every: float = 1.0):
+        self.open = self.peak = self.requests = 0
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers["Content-Length"]))
+                with receiver.lock:
+                    receiver.open += 1
+                    receiver.requests += 1
+                    receiver.peak = max(receiver.peak, receiver.open)
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Length", "100000")
+                    self.end_headers()
+                    for _ in range(100000):
+                        self.wfile.write(b".")
+                        self.wfile.flush()
+                        time.sleep(every)
+                except OSError:
+                    pass
+                finally:
+                    with receiver.lock:
+                        receiver.open -= 1
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/slow"
+
+    def stop(self):
         self.server.shutdown()
         self.server.server_close()
