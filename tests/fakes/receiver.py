@@ -3,8 +3,9 @@ between 200 and 503); one answers a byte at a time, for ever."""
 
 import hashlib
 import hmac
+import select
+import socket
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -71,7 +72,10 @@ class TrickleReceiver:
                     for _ in range(100000):
                         self.wfile.write(b".")
                         self.wfile.flush()
-                        time.sleep(every)
+                        # Wait for the next byte, but notice at once a client that hung up.
+                        readable, _, _ = select.select([self.connection], [], [], every)
+                        if readable and not self.connection.recv(1, socket.MSG_PEEK):
+                            break
                 except OSError:
                     pass
                 finally:
