@@ -31,7 +31,7 @@ build: install ## Check the project: Django checks, migrations up to date, OpenA
 	$(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
 	$(BIN)/python manage.py collectstatic --noinput -v 0
 
-test: install ## Run the suite on SQLite, then again on MongoDB's wire protocol (FerretDB)
+test: install build lint ## Check and lint, then run the suite on SQLite and again on MongoDB's wire protocol (FerretDB)
 	scripts/test-services
 	$(BIN)/pytest $(PYTEST_ARGS)
 	JIMENG_TEST_DATABASE=ferretdb $(BIN)/pytest $(PYTEST_ARGS)

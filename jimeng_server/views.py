@@ -70,7 +70,7 @@ class PingView(APIView):
 
     @extend_schema(
         request=OpenApiTypes.OBJECT,
-        responses={200: envelope("Pong", OpenApiTypes.OBJECT)},
+        responses={200: envelope("PongParsed", OpenApiTypes.OBJECT)},
         summary="Parse the JSON body, answer at once",
     )
     def post(self, request):

@@ -92,7 +92,10 @@ def _create(serializer_class, request):
 
 class ImageTaskCreateView(APIView):
     @extend_schema(
-        request=TaskCreateSerializer, responses=CREATED, summary="Create an image task (returns its id at once)"
+        request=TaskCreateSerializer,
+        responses=CREATED,
+        parameters=[IDEMPOTENCY_HEADER],
+        summary="Create an image task (returns its id at once)",
     )
     def post(self, request):
         return _create(TaskCreateSerializer, request)
@@ -102,6 +105,7 @@ class GenericTaskCreateView(APIView):
     @extend_schema(
         request=GenericTaskCreateSerializer,
         responses=CREATED,
+        parameters=[IDEMPOTENCY_HEADER],
         summary="Create an async task (generic form; type 'image')",
     )
     def post(self, request):
