@@ -19,7 +19,7 @@ class Command(BaseCommand):
             f"Jimeng Server on {base}",
             f"  API:       {base}/api/v1/ai/image/task   (docs: {base}/api/docs/)",
             f"  Health:    {base}/health",
-            f"  Admin:     {base}/admin/   (create an operator with `make superuser`)",
+            f"  Admin:     {base}/{settings.ADMIN_URL}   (create an operator with `make superuser`)",
             f"  Database:  {connection.vendor} {connection.settings_dict.get('NAME')}",
             f"  Broker:    {broker}" + (f" ({settings.BROKER_DIR})" if broker == "filesystem" else ""),
         ]
