@@ -48,9 +48,10 @@ fmt: install ## Format the code
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-lint: install ## Lint the code
+lint: install ## Lint the code, and check the import contracts (.importlinter: which layer may import which)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 migrate: install ## Apply database migrations
 	$(BIN)/python manage.py migrate
@@ -72,11 +73,11 @@ fuzz: install ## schemathesis against the OpenAPI schema: 1000+ generated reques
 
 bench: install ## Throughput, latency and memory figures beside in-run baselines; writes bench/results.md (~10 min)
 	scripts/test-services
-	$(BIN)/python -m tests.bench
+	$(BIN)/python -m bench.performance
 
 chaos: install ## Reliability figures: worker killed, Redis lost, injected faults, webhook receiver down (~10 min)
 	scripts/test-services
-	$(BIN)/python -m tests.chaos $(SCENARIOS)
+	$(BIN)/python -m bench.chaos $(SCENARIOS)
 
 fake-upstream: install ## Run the fake Volcengine (Jimeng + Ark) on 127.0.0.1:9900 for local experiments
 	$(BIN)/python -m tests.fakes.upstream --port 9900

@@ -3,13 +3,14 @@
 from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.timesince import timesince
 
 from jimeng_server.errors import DomainError
 
 from . import services
-from .api.serializers import image_url
 from .models import ImageTask, WebhookDelivery
-from .webhooks import webhook_redeliver
+from .representation import image_url
+from .services import webhook_redeliver
 
 
 class _LastAttempt:
@@ -77,17 +78,9 @@ class WebhookDeliveryAdmin(_LastAttempt, admin.ModelAdmin):
 
 @admin.register(ImageTask)
 class ImageTaskAdmin(admin.ModelAdmin):
-    list_display = (
-        "id",
-        "status",
-        "user_link",
-        "provider",
-        "model",
-        "short_prompt",
-        "attempts",
-        "created_at",
-        "thumbnail",
-    )
+    # What an operator scans for on a laptop screen; the id, provider and timings are one click away.
+    list_display = ("thumbnail", "short_prompt", "status", "user_link", "model", "age")
+    list_display_links = ("thumbnail", "short_prompt")
     list_filter = ("status", "provider", "model", "created_at")
     date_hierarchy = "created_at"
     search_fields = ("=id", "=external_task_id", "user__email", "=user__id", "prompt")
@@ -145,13 +138,17 @@ class ImageTaskAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False  # status changes go through the retry and cancel actions
 
-    @admin.display(description="prompt")
     @admin.display(description="user", ordering="user")
     def user_link(self, task):
         return _link("users_user", task.user_id, task.user_id)
 
+    @admin.display(description="prompt")
     def short_prompt(self, task):
-        return task.prompt if len(task.prompt) <= 60 else task.prompt[:57] + "..."
+        return task.prompt if len(task.prompt) <= 40 else task.prompt[:39] + "…"
+
+    @admin.display(description="age", ordering="-created_at")
+    def age(self, task):
+        return timesince(task.created_at, depth=1)
 
     @admin.display(description="image")
     def thumbnail(self, task):

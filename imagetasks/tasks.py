@@ -1,11 +1,13 @@
-"""Celery entry points. Thin: take an id, call a service, schedule the step it asks for."""
+"""Celery entry points. Thin: take an id, call a service, schedule the step it asks for. (Services
+send these by name — services.scheduling — so this module is the only one that imports both.)"""
 
 import time
 
 from celery import shared_task
 from django.conf import settings
 
-from . import services, webhooks
+from . import services
+from .services import scheduling
 
 
 def _schedule(task_id: str, step: services.NextStep | None) -> None:
@@ -13,7 +15,7 @@ def _schedule(task_id: str, step: services.NextStep | None) -> None:
         services.task_schedule(task_id=task_id, step=step)
 
 
-@shared_task(name="imagetasks.process", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+@shared_task(name=scheduling.PROCESS, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def process_image_task(task_id: str) -> None:
     step = services.task_process(task_id=task_id)
     # The blocking baseline of `make bench` only: the worker waits out the generation itself.
@@ -23,19 +25,19 @@ def process_image_task(task_id: str) -> None:
     _schedule(task_id, step)
 
 
-@shared_task(name="imagetasks.poll", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+@shared_task(name=scheduling.POLL, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def poll_image_task(task_id: str, seq: int) -> None:
     _schedule(task_id, services.task_poll(task_id=task_id, seq=seq))
 
 
-@shared_task(name="imagetasks.deliver_webhook", acks_late=True, ignore_result=True)
+@shared_task(name=scheduling.DELIVER_WEBHOOK, acks_late=True, ignore_result=True)
 def deliver_webhook(delivery_id: str) -> None:
-    retry_in = webhooks.webhook_deliver(delivery_id=delivery_id)
+    retry_in = services.webhook_deliver(delivery_id=delivery_id)
     if retry_in is not None:
-        deliver_webhook.apply_async((delivery_id,), countdown=retry_in)
+        scheduling.send(scheduling.DELIVER_WEBHOOK, (delivery_id,), countdown=retry_in)
 
 
-@shared_task(name="imagetasks.cancel_upstream", ignore_result=True)
+@shared_task(name=scheduling.CANCEL_UPSTREAM, ignore_result=True)
 def cancel_upstream_task(task_id: str) -> None:
     services.task_cancel_upstream(task_id=task_id)
 

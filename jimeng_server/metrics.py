@@ -15,7 +15,7 @@ import logging
 
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, values
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
@@ -23,10 +23,7 @@ from .proxies import is_local
 
 log = logging.getLogger(__name__)
 
-# prometheus_client picks its value store when first imported, which may be before our settings put
-# PROMETHEUS_MULTIPROC_DIR in the environment (a celery CLI plugin can import it first): pick again.
-assert settings.PROMETHEUS_MULTIPROC_DIR
-values.ValueClass = values.get_value_class()
+# (The multiprocess value store is chosen at start-up, in jimeng_server/apps.py.)
 
 GENERATION_SECONDS = Histogram(
     "jimeng_upstream_generation_seconds",
@@ -45,7 +42,7 @@ class _StateCollector:
     """Tasks by status, tasks waiting for a slot and the queue depth, read when scraped."""
 
     def collect(self):
-        from imagetasks.management.commands._queue import queue_depth
+        from imagetasks.queues import queue_depth
         from imagetasks.selectors import task_counts_by_status, tasks_waiting_for_slot
 
         tasks = GaugeMetricFamily("jimeng_tasks", "Tasks in the database, by status.", labels=["status"])

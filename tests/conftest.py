@@ -97,12 +97,11 @@ def skip_on_ferretdb(gap: str):
 
 @pytest.fixture
 def sent(monkeypatch):
-    """Messages the services send to the broker, captured instead of sent."""
+    """Messages the services send to the broker, captured instead of sent: ("process" | "poll", args, options)."""
     messages = []
-    monkeypatch.setattr(
-        "imagetasks.tasks.process_image_task.apply_async", lambda args, **kw: messages.append(("process", args, kw))
-    )
-    monkeypatch.setattr(
-        "imagetasks.tasks.poll_image_task.apply_async", lambda args, **kw: messages.append(("poll", args, kw))
-    )
+
+    def capture(name, args, **options):
+        messages.append((name.removeprefix("imagetasks."), args, options))
+
+    monkeypatch.setattr("imagetasks.services.scheduling.send", capture)
     return messages

@@ -30,3 +30,20 @@ def test_users_tasks_and_deliveries_link_to_each_other(operator):
 
     deliveries = operator.get("/admin/imagetasks/webhookdelivery/").content.decode()
     assert f'<a href="/admin/imagetasks/imagetask/{task.id}/change/">{task.id}</a>' in deliveries
+
+
+@skip_on_ferretdb("$lookup: the task list joins each task's user (list_select_related)")
+def test_the_task_list_says_what_each_column_holds(operator):
+    import re
+
+    task_create(
+        user_id="alice",
+        prompt="一只可爱的小猫咪在花园里玩耍，阳光明媚，花朵盛开，蝴蝶飞舞，远处有一座小山和一条小河流过",
+    )
+    page = operator.get("/admin/imagetasks/imagetask/").content.decode()
+    headers = re.findall(r'<th scope="col" class="[^"]*column-(\w+)', page)
+    assert headers == ["thumbnail", "short_prompt", "status", "user_link", "model", "age"]
+    titles = [re.sub(r"<[^>]+>", "", t).strip() for t in re.findall(r'<div class="text">(.*?)</div>', page)]
+    titles = [title for title in titles if title]  # (the first column holds the action checkboxes)
+    assert titles == ["Image", "Prompt", "Status", "User", "Model", "Age"]
+    assert "一只可爱的小猫咪在花园里玩耍" in page and "…" in page  # a long prompt is shortened

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from imagetasks import services
 from imagetasks.models import ImageTask, Status
+from providers import registry
 from providers.base import UpstreamError
 from tests.drive import drive
 
@@ -20,10 +21,10 @@ def _new(**kwargs):
 def test_create_enqueues_after_commit(django_capture_on_commit_callbacks, monkeypatch):
     seen = []
 
-    def send(args, **kwargs):  # what a worker receiving the message at once would find
+    def send(name, args, **kwargs):  # what a worker receiving the message at once would find
         seen.append((args, ImageTask.objects.filter(pk=args[0], status=Status.PENDING).exists()))
 
-    monkeypatch.setattr("imagetasks.tasks.process_image_task.apply_async", send)
+    monkeypatch.setattr("imagetasks.services.scheduling.send", send)
     with django_capture_on_commit_callbacks(execute=True):
         task = _new()
     assert seen == [((task.id,), True)]
@@ -32,14 +33,14 @@ def test_create_enqueues_after_commit(django_capture_on_commit_callbacks, monkey
 def test_create_sends_to_the_default_queue(django_capture_on_commit_callbacks, sent):
     with django_capture_on_commit_callbacks(execute=True):
         task = _new()
-    assert sent == [("process", (task.id,), {"countdown": None, "queue": "imagetasks", "priority": 6, "retry": False})]
+    assert sent == [("process", (task.id,), {"countdown": None, "queue": "imagetasks", "priority": 6})]
 
 
 def test_broker_down_at_create_loses_nothing(django_capture_on_commit_callbacks, monkeypatch):
     def broker_down(*args, **kwargs):
         raise ConnectionError("broker unreachable")
 
-    monkeypatch.setattr("imagetasks.tasks.process_image_task.apply_async", broker_down)
+    monkeypatch.setattr("imagetasks.services.scheduling.send", broker_down)
     with django_capture_on_commit_callbacks(execute=True):
         task = _new()
     assert ImageTask.objects.get(pk=task.id).status == Status.PENDING  # the reconciler will enqueue it
@@ -73,7 +74,7 @@ def test_duplicate_and_stale_polls_do_nothing(settings):
 
 def test_duplicate_delivery_is_harmless(monkeypatch):
     submits = []
-    original = services.registry.provider_get("local").submit
+    original = registry.provider_get("local").submit
     monkeypatch.setattr(
         "providers.local.LocalProvider.submit", lambda self, request: submits.append(1) or original(request)
     )
@@ -145,7 +146,7 @@ def test_final_errors_fail_at_once(monkeypatch):
 
 def test_a_generation_lost_upstream_is_submitted_again(monkeypatch):
     outcomes = [UpstreamError("the Jimeng task expired", code="expired", retryable=True, resubmit=True)]
-    original = services.registry.provider_get("local").poll
+    original = registry.provider_get("local").poll
 
     def poll(self, request, upstream_task_id):
         if outcomes:
@@ -177,7 +178,7 @@ def test_a_lost_generation_is_submitted_again_once_then_fails(monkeypatch):
 
 def test_passing_poll_errors_keep_polling(monkeypatch):
     outcomes = [UpstreamError("Jimeng did not answer in time (timeout)", code="timeout", retryable=True)] * 3
-    original = services.registry.provider_get("local").poll
+    original = registry.provider_get("local").poll
 
     def poll(self, request, upstream_task_id):
         if outcomes:

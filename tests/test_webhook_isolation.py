@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from imagetasks import services
 from imagetasks.models import WebhookDelivery
-from imagetasks.webhooks import host_slots, webhook_deliver, webhooks_reconcile
+from imagetasks.services.webhooks import host_slots, webhook_deliver, webhooks_reconcile
 from tests.drive import drive
 from tests.fakes.receiver import TrickleReceiver, WebhookReceiver
 
@@ -64,7 +64,7 @@ def test_a_delivery_whose_first_message_was_lost_is_still_sent(
     receiver, monkeypatch, django_capture_on_commit_callbacks
 ):
     sent = []
-    monkeypatch.setattr("imagetasks.tasks.deliver_webhook.apply_async", lambda args, **kw: sent.append(args[0]))
+    monkeypatch.setattr("imagetasks.services.scheduling.send", lambda name, args, **kw: sent.append(args[0]))
     task = services.task_create(user_id="u1", prompt="a cat", webhook_url=receiver.url)
     with django_capture_on_commit_callbacks(execute=False):
         drive(task.id)

@@ -8,7 +8,7 @@ from rest_framework.test import APIClient
 
 from imagetasks import services
 from imagetasks.models import ImageTask, WebhookDelivery
-from imagetasks.webhooks import webhook_deliver, webhook_dispatch, webhook_redeliver
+from imagetasks.services.webhooks import webhook_deliver, webhook_dispatch, webhook_redeliver
 from tests.drive import drive
 from tests.fakes.receiver import WebhookReceiver, signature_valid
 

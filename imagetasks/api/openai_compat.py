@@ -31,7 +31,8 @@ from users.models import USER_ID_PATTERN
 
 from .. import selectors, services
 from ..models import UPLOADS, Status
-from .serializers import USER_ID_MESSAGE, image_url
+from ..representation import image_url
+from .serializers import USER_ID_MESSAGE
 
 # OpenAI's own model names run on our default model.
 OPENAI_MODEL_NAMES = {"dall-e-2", "dall-e-3", "gpt-image-1", "gpt-image-1-mini"}

@@ -1,22 +1,13 @@
-"""Shapes of the task API: what a create request may carry, and how a task reads in a response."""
+"""Shapes of the task API: what a create request may carry; and, for the OpenAPI schema, how a task
+reads (the reading itself is imagetasks/representation.py)."""
 
-from django.conf import settings
-from django.core.files.storage import default_storage
 from django.core.validators import URLValidator
 from rest_framework import serializers
 
-from jimeng_server.api import timestamp
 from users.models import USER_ID_PATTERN
 
-from ..models import ImageTask, Status
+from ..models import Status
 
-STATUS_MESSAGES = {
-    Status.PENDING: "任务排队中，请稍后查询",
-    Status.PROCESSING: "任务处理中，请稍后查询",
-    Status.COMPLETED: "任务已完成",
-    Status.CANCELED: "任务已取消",
-}
-CREATED_MESSAGE = "任务已创建，正在处理中"
 USER_ID_MESSAGE = "must be 1-64 characters: letters, digits and _ . : @ - (starting with a letter or digit)."
 
 
@@ -51,69 +42,6 @@ class GenericTaskCreateSerializer(TaskCreateSerializer):
         default="image",
         error_messages={"invalid_choice": "'{input}' is not a task type this server runs; use 'image'."},
     )
-
-
-def image_url(name: str, request=None) -> str:
-    url = default_storage.url(name)
-    if url.startswith(("http://", "https://")):
-        return url
-    if settings.PUBLIC_BASE_URL:
-        return settings.PUBLIC_BASE_URL + url
-    if request is not None:
-        return request.build_absolute_uri(url)
-    return f"http://{settings.SERVER_HOST}:{settings.SERVER_PORT}{url}"  # webhooks: no request at hand
-
-
-def task_result(task: ImageTask, request=None) -> dict | None:
-    if task.status != Status.COMPLETED or not task.result:
-        return None
-    images = [
-        {
-            "url": image_url(image["name"], request),
-            "width": image.get("width"),
-            "height": image.get("height"),
-            "content_type": image.get("content_type"),
-            **({"source_url": image["source_url"]} if image.get("source_url") else {}),
-        }
-        for image in task.result.get("images", [])
-    ]
-    return {"image_url": images[0]["url"] if images else None, "images": images}
-
-
-def task_message(task: ImageTask) -> str:
-    if task.status == Status.FAILED:
-        return task.error_message or "任务失败"
-    return STATUS_MESSAGES[task.status]
-
-
-def task_summary(task: ImageTask, request=None) -> dict:
-    """What the polling endpoint answers: the seed's fields, and the result once there is one."""
-    data = {"task_id": task.id, "status": task.status, "message": task_message(task), "provider": task.provider}
-    result = task_result(task, request)
-    if result is not None:
-        data["result"] = result
-    if task.status == Status.FAILED:
-        data["error"] = {"code": task.error_code, "message": task.error_message}
-    return data
-
-
-def task_detail(task: ImageTask, request=None) -> dict:
-    """Everything a client may see about its task."""
-    return {
-        **task_summary(task, request),
-        "user_id": task.user_id,
-        "external_task_id": task.external_task_id or None,
-        "webhook_url": task.webhook_url or None,
-        "model": task.model,
-        "prompt": task.prompt,
-        "params": task.params,
-        "upstream_task_id": task.upstream_task_id or None,
-        "attempts": task.attempts,
-        "created_at": timestamp(task.created_at),
-        "started_at": timestamp(task.started_at),
-        "finished_at": timestamp(task.finished_at),
-        "updated_at": timestamp(task.updated_at),
-    }
 
 
 # --- Response shapes, for the OpenAPI schema ----------------------------------------------------

@@ -18,17 +18,14 @@ from jimeng_server.errors import InvalidInput
 
 from .. import selectors, services
 from ..models import Status
+from ..representation import CREATED_MESSAGE, task_detail, task_message, task_summary
 from .serializers import (
-    CREATED_MESSAGE,
     GenericTaskCreateSerializer,
     TaskCreatedOut,
     TaskCreateSerializer,
     TaskDetailOut,
     TaskPageOut,
     TaskSummaryOut,
-    task_detail,
-    task_message,
-    task_summary,
 )
 
 CREATED = {

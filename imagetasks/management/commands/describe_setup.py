@@ -26,5 +26,7 @@ class Command(BaseCommand):
         for name, mode in providers.items():
             lines.append(f"  Provider:  {name}: {mode}")
         if all(mode != "live" for mode in providers.values()):
-            lines.append("  No Volcengine credentials: every model is drawn by the local provider (placeholder PNGs).")
+            lines.append(
+                "  No provider has credentials: every model is drawn by the local provider (placeholder PNGs)."
+            )
         self.stdout.write("\n".join(lines) + "\n")

@@ -4,10 +4,9 @@ are not lost — the reconciler enqueues them again — unless `--cancel-pending
 from django.core.management.base import BaseCommand, CommandError
 
 from imagetasks.models import ImageTask, Status
+from imagetasks.queues import queue_purge
 from imagetasks.services import task_cancel
 from jimeng_server.errors import DomainError
-
-from ._queue import queue_purge
 
 
 class Command(BaseCommand):

@@ -3,9 +3,8 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from imagetasks.queues import queue_depth
 from imagetasks.selectors import task_counts_by_status, tasks_waiting_for_slot
-
-from ._queue import queue_depth
 
 
 class Command(BaseCommand):

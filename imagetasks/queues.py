@@ -1,4 +1,4 @@
-"""Shared helpers of the queue commands: the broker queue's depth and purge."""
+"""The broker queue of image tasks: its depth (queue commands, metrics) and purge (queue_clear)."""
 
 from django.conf import settings
 

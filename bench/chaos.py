@@ -365,7 +365,7 @@ GOALS = {
     "R6": lambda f: f["delivered after the receiver came up"] == f["terminal events"],
     "R7": lambda f: f["makespan ratio"] <= 1.2 and f["median ratio"] <= 1.2,
     "R8": lambda f: (
-        f["answers >= 500"] == 0
+        f["API answers >= 500"] == 0
         and f["connection errors"] == 0
         and f["lost"] == 0
         and f["duplicate submissions"] == 0

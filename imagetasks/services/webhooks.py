@@ -17,17 +17,19 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from jimeng_server import metrics
 from jimeng_server.api import timestamp
+from jimeng_server.backoff import backoff_seconds
 from jimeng_server.outbound import OutboundBlocked, OutboundError, fetch
 from jimeng_server.shared_redis import shared_redis
 
-from .capacity import SLOT_SCRIPT
-from .models import ImageTask, Status, WebhookDelivery
+from ..capacity import SLOT_SCRIPT
+from ..models import ImageTask, Status, WebhookDelivery
+from ..representation import task_detail
+from .scheduling import webhook_delivery_on_commit
 
 log = logging.getLogger(__name__)
 EVENTS = {
@@ -44,28 +46,14 @@ def sign(secret: str, sent_at: str, body: bytes) -> str:
     return hmac.new(secret.encode(), sent_at.encode() + b"." + body, hashlib.sha256).hexdigest()
 
 
-def _enqueue_on_commit(delivery_id: str, countdown: float | None = None) -> None:
-    def send():
-        from .tasks import deliver_webhook
-
-        try:
-            deliver_webhook.apply_async((delivery_id,), countdown=countdown, retry=False)
-        except Exception:
-            log.warning("Could not enqueue webhook delivery %s", delivery_id, exc_info=True)
-
-    transaction.on_commit(send)
-
-
 def _record(task: ImageTask) -> WebhookDelivery:
-    from .api.serializers import task_detail
-
     # Due now: if the message below is lost, the reconciler finds the row by this time and sends it.
     delivery = WebhookDelivery(
         task=task, event=EVENTS[task.status], url=task.webhook_url, payload={}, next_attempt_at=timezone.now()
     )
     delivery.payload = {"event": delivery.event, "delivery_id": delivery.id, "task": task_detail(task)}
     delivery.save(force_insert=True)
-    _enqueue_on_commit(delivery.id)
+    webhook_delivery_on_commit(delivery_id=delivery.id)
     return delivery
 
 
@@ -82,11 +70,6 @@ def webhook_status_changed(task: ImageTask) -> None:
     """For tasks that asked for every status change ("all"): the start of processing."""
     if task.webhook_url and task.webhook_events == "all" and task.status in EVENTS:
         _record(task)
-
-
-def _backoff(attempts: int) -> float:
-    base = settings.WEBHOOK_BACKOFF_SECONDS * (2 ** max(0, attempts - 1))
-    return min(settings.WEBHOOK_BACKOFF_MAX_SECONDS, base) * random.uniform(0.5, 1.0)
 
 
 class _HostSlots:
@@ -200,7 +183,9 @@ def _attempt(delivery: WebhookDelivery) -> float | None:
         delivery.next_attempt_at = None
         delay = None
     else:
-        delay = _backoff(delivery.attempts)
+        delay = backoff_seconds(
+            delivery.attempts, base=settings.WEBHOOK_BACKOFF_SECONDS, maximum=settings.WEBHOOK_BACKOFF_MAX_SECONDS
+        )
         delivery.next_attempt_at = now + timedelta(seconds=delay)
     delivery.save(update_fields=["attempts", "attempt_log", "status", "delivered_at", "next_attempt_at"])
     metrics.WEBHOOK_DELIVERIES.labels("retrying" if delay is not None else delivery.status).inc()
@@ -214,7 +199,7 @@ def webhook_redeliver(*, delivery_id: str) -> WebhookDelivery:
     delivery.next_attempt_at = timezone.now()
     delivery.created_at = timezone.now()  # a fresh retry window
     delivery.save(update_fields=["status", "next_attempt_at", "created_at"])
-    _enqueue_on_commit(delivery.id)
+    webhook_delivery_on_commit(delivery_id=delivery.id)
     return delivery
 
 
@@ -229,6 +214,6 @@ def webhooks_reconcile(stale) -> int:
         Q(next_attempt_at__lt=stale) | Q(next_attempt_at__isnull=True, created_at__lt=stale)
     )
     for delivery_id in overdue.values_list("id", flat=True):
-        _enqueue_on_commit(delivery_id)
+        webhook_delivery_on_commit(delivery_id=delivery_id)
         count += 1
     return count

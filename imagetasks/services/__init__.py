@@ -1,0 +1,51 @@
+"""Writes of image tasks, by sub-domain:
+
+- `create`: validate, reserve the user's limits, write, send to a worker on commit; Idempotency-Key.
+- `limits`: a user's limits as atomic reservations.
+- `run`: a worker's turns — claim and submit or generate; poll; store the images.
+- `lifecycle`: the claimed task's state machine — end (completed, failed), defer a retryable failure.
+- `slots`: concurrency slots as tasks see them — give back and wake, park.
+- `actions`: cancel and retry, by a client or an operator.
+- `webhooks`: record and deliver the calls a task owes its webhook_url.
+- `reconcile`: periodic repair and clean-up.
+- `scheduling`: what runs next — the only module that sends task messages.
+
+The database is the source of truth; every status change is a conditional single-row update."""
+
+from .actions import task_cancel, task_cancel_upstream, task_retry
+from .create import task_create, task_create_idempotent
+from .lifecycle import task_claim, task_complete, task_defer, task_fail
+from .limits import active_counters_resync, limits_give_back, limits_take
+from .reconcile import records_expired_delete, tasks_reconcile
+from .run import generation_request, task_poll, task_process
+from .scheduling import NextStep, task_enqueue_on_commit, task_schedule
+from .slots import tasks_wake
+from .webhooks import webhook_deliver, webhook_dispatch, webhook_redeliver, webhooks_reconcile
+
+__all__ = [
+    "NextStep",
+    "active_counters_resync",
+    "generation_request",
+    "limits_give_back",
+    "limits_take",
+    "records_expired_delete",
+    "task_cancel",
+    "task_cancel_upstream",
+    "task_claim",
+    "task_complete",
+    "task_create",
+    "task_create_idempotent",
+    "task_defer",
+    "task_enqueue_on_commit",
+    "task_fail",
+    "task_poll",
+    "task_process",
+    "task_retry",
+    "task_schedule",
+    "tasks_reconcile",
+    "tasks_wake",
+    "webhook_deliver",
+    "webhook_dispatch",
+    "webhook_redeliver",
+    "webhooks_reconcile",
+]

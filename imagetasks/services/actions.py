@@ -1,0 +1,91 @@
+"""What a client or an operator does to a task: cancel it (and tell the upstream), retry it."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from jimeng_server.errors import Conflict
+from providers import registry
+from providers.base import UpstreamError
+
+from ..events import task_changed_on_commit
+from ..models import CANCELABLE_STATUSES, RETRYABLE_STATUSES, ImageTask, Status
+from ..selectors import task_get
+from .lifecycle import task_ended
+from .limits import limits_give_back, limits_take
+from .run import generation_request
+from .scheduling import task_enqueue_on_commit, upstream_cancel_on_commit
+
+log = logging.getLogger(__name__)
+
+
+def task_cancel(*, task_id: str, owner: str | None = None) -> ImageTask:
+    task = task_get(task_id=task_id, owner=owner)
+    now = timezone.now()
+    canceled = ImageTask.objects.filter(pk=task.pk, status__in=CANCELABLE_STATUSES).update(
+        status=Status.CANCELED,
+        error_code="canceled",
+        error_message="canceled on request",
+        finished_at=now,
+        lease_expires_at=None,
+        next_attempt_at=None,
+        webhook_due=bool(task.webhook_url),
+        updated_at=now,
+    )
+    task.refresh_from_db()
+    if canceled:
+        task_ended(task)
+        if task.upstream_task_id and registry.provider_get(task.provider).supports_cancel:
+            upstream_cancel_on_commit(task_id=task.id)
+    elif task.status != Status.CANCELED:
+        raise Conflict(f"Task {task.id} is already {task.status} and cannot be canceled.")
+    return task
+
+
+def task_cancel_upstream(*, task_id: str) -> bool:
+    """Tell the upstream to stop a canceled task's generation (best effort; a result that still
+    arrives is discarded)."""
+    task = ImageTask.objects.filter(pk=task_id, status=Status.CANCELED).exclude(upstream_task_id="").first()
+    if task is None:
+        return False
+    try:
+        registry.provider_get(task.provider).cancel(generation_request(task), task.upstream_task_id)
+    except UpstreamError as error:
+        log.info("Upstream cancel of task %s failed: %s", task_id, error.message)
+        return False
+    return True
+
+
+def task_retry(*, task_id: str, owner: str | None = None) -> ImageTask:
+    """Operator's retry: a failed or canceled task goes back to pending with a fresh attempt budget."""
+    task = task_get(task_id=task_id, owner=owner)
+    if task.status not in RETRYABLE_STATUSES:
+        raise Conflict(f"Task {task.id} is {task.status}; only failed or canceled tasks can be retried.")
+    reserved = limits_take(user_id=task.user_id)  # a retry is a new task for the user's limits
+    now = timezone.now()
+    with transaction.atomic():
+        # Conditional on the status and attempt count just read: a concurrent retry or claim wins.
+        moved = ImageTask.objects.filter(pk=task.pk, status__in=RETRYABLE_STATUSES, attempts=task.attempts).update(
+            status=Status.PENDING,
+            attempts_limit=task.attempts + settings.TASK_MAX_ATTEMPTS,
+            upstream_task_id="",
+            submitted_at=None,
+            error_code="",
+            error_message="",
+            result=None,
+            finished_at=None,
+            next_attempt_at=None,
+            updated_at=now,
+        )
+        if moved:
+            task_enqueue_on_commit(task_id=task.id, provider=task.provider)
+            task_changed_on_commit(task.id)
+    task.refresh_from_db()
+    if not moved:
+        limits_give_back(reserved)
+        raise Conflict(f"Task {task.id} is {task.status}; only failed or canceled tasks can be retried.")
+    return task

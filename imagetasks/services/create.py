@@ -1,0 +1,172 @@
+"""Creating a task: validated against its model, limits reserved, written, and sent to a worker once
+committed; behind an Idempotency-Key, at most once per key."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from jimeng_server.errors import Conflict, InvalidInput
+from jimeng_server.ids import new_id
+from jimeng_server.outbound import OutboundBlocked, url_check
+from providers import registry
+from users.services import user_get_or_create_implicit
+
+from ..models import IdempotencyKey, ImageTask
+from .limits import limits_give_back, limits_take
+from .scheduling import task_enqueue_on_commit
+
+
+def task_create(
+    *,
+    user_id: str,
+    prompt: str,
+    model: str | None = None,
+    size: str | None = None,
+    quality: str = "standard",
+    seed: int | None = None,
+    external_task_id: str = "",
+    reference_images: list[str] | None = None,
+    scale: float | None = None,
+    flags: dict[str, bool] | None = None,
+    webhook_url: str = "",
+    webhook_events: str = "terminal",
+    task_id: str | None = None,
+    reference_images_ours: bool = False,
+) -> ImageTask:
+    spec = registry.model_resolve(model)
+    prompt = prompt.strip()
+    if len(prompt) > spec.max_prompt_chars:
+        raise InvalidInput(
+            f"prompt is {len(prompt)} characters long; {spec.id} accepts at most {spec.max_prompt_chars}."
+        )
+    width, height = registry.size_parse(spec, size)
+    reference_images = list(reference_images or [])
+    if reference_images and not spec.max_reference_images:
+        raise InvalidInput(f"{spec.id} does not take reference images; leave image_urls out or pick a model that does.")
+    if len(reference_images) > spec.max_reference_images:
+        raise InvalidInput(
+            f"{spec.id} accepts at most {spec.max_reference_images} reference images, got {len(reference_images)}."
+        )
+    if len(reference_images) < spec.min_reference_images:
+        raise InvalidInput(f"{spec.id} needs at least {spec.min_reference_images} reference image(s) in image_urls.")
+    flags = flags or {}
+    if webhook_url and not settings.WEBHOOK_SECRET:
+        raise InvalidInput("This server sends no webhooks: its operator has not set WEBHOOK_SECRET.")
+    # Reference images we stored ourselves (OpenAI edits) need no check: our own media URLs.
+    references_to_check = [] if reference_images_ours else reference_images
+    for name, url in [("webhook_url", webhook_url)] + [
+        (f"image_urls[{n}]", u) for n, u in enumerate(references_to_check)
+    ]:
+        if url:
+            try:
+                url_check(url, must_resolve=False)
+            except OutboundBlocked as exc:
+                raise InvalidInput(f"{name} is not allowed: {exc}.") from None
+    registry.options_check(spec, scale=scale, flags=flags)
+    provider = registry.provider_choose(spec)
+
+    params = {"size": f"{width}x{height}", "width": width, "height": height, "quality": quality}
+    if seed is not None:
+        params["seed"] = seed
+    if reference_images:
+        params["image_urls"] = reference_images
+    if scale is not None:
+        params["scale"] = int(scale) if isinstance(spec.scale_range[0], int) else scale
+    params.update(flags)
+    taken = Conflict(f"User '{user_id}' already has a task with external_task_id '{external_task_id}'.")
+    if external_task_id and ImageTask.objects.filter(user_id=user_id, external_task_id=external_task_id).exists():
+        raise taken
+    reserved = limits_take(user_id=user_id)
+    try:
+        with transaction.atomic():
+            user = user_get_or_create_implicit(user_id=user_id)
+            task = ImageTask.objects.create(
+                id=task_id or new_id(),
+                user=user,
+                external_task_id=external_task_id,
+                provider=provider,
+                model=spec.id,
+                prompt=prompt,
+                params=params,
+                attempts_limit=settings.TASK_MAX_ATTEMPTS,
+                webhook_url=webhook_url,
+                webhook_events=webhook_events,
+            )
+            task_enqueue_on_commit(task_id=task.id, provider=provider)
+    except IntegrityError:  # the same external id, created concurrently
+        limits_give_back(reserved)
+        raise taken from None
+    except BaseException:
+        limits_give_back(reserved)
+        raise
+    return task
+
+
+def task_create_idempotent(*, idempotency_key: str, fields: dict, scope: str = "") -> tuple[ImageTask, bool]:
+    """`task_create` behind a client's Idempotency-Key: the first request with a key creates the
+    task; a repeat with the same fields returns that task (created=False); a repeat with other
+    fields is a conflict. Kept in the database, so it survives restarts."""
+    task_id = new_id()
+    existing = _idempotency_claim(
+        key=idempotency_key, scope=scope, fingerprint=_fingerprint(fields), task_id=task_id, user_id=fields["user_id"]
+    )
+    if existing is not None:
+        return existing, False
+    try:
+        return task_create(task_id=task_id, **fields), True
+    except Exception:
+        # A request that created nothing leaves its key free for a corrected retry.
+        IdempotencyKey.objects.filter(pk=_key_id(scope, idempotency_key), task_id=task_id).delete()
+        raise
+
+
+def _key_id(scope: str, key: str) -> str:
+    """Keys are kept per caller (scope: the API key that sent them), under a hash."""
+    return hashlib.sha256(f"{scope}\n{key}".encode()).hexdigest()
+
+
+def _fingerprint(fields: dict) -> str:
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
+
+
+def _idempotency_claim(*, key: str, scope: str, fingerprint: str, task_id: str, user_id: str) -> ImageTask | None:
+    """Record the key for the task about to be created; or, when the key is known, the task it
+    created. The key row is written first (one document, unique), so two concurrent requests with
+    one key cannot both create a task. A claim whose request died before creating its task is taken
+    over after IDEMPOTENCY_CLAIM_SECONDS; a key older than IDEMPOTENCY_KEY_TTL_HOURS is forgotten."""
+    key_id = _key_id(scope, key)
+    try:
+        with transaction.atomic():  # a savepoint: the duplicate-key error must not spoil an outer transaction
+            IdempotencyKey.objects.create(
+                id=key_id, key=key[:255], fingerprint=fingerprint, task_id=task_id, user_id=user_id
+            )
+        return None
+    except IntegrityError:
+        pass
+    record = IdempotencyKey.objects.filter(pk=key_id).first()
+    if record is None:  # removed meanwhile (its request failed): take it now
+        return _idempotency_claim(key=key, scope=scope, fingerprint=fingerprint, task_id=task_id, user_id=user_id)
+    now = timezone.now()
+    age = (now - record.created_at).total_seconds()
+    expired = age > settings.IDEMPOTENCY_KEY_TTL_HOURS * 3600
+    task = None if expired else ImageTask.objects.filter(pk=record.task_id).first()
+    if expired or (task is None and age > settings.IDEMPOTENCY_CLAIM_SECONDS):
+        # Take the key over from the request that held it, unless another request just did.
+        if IdempotencyKey.objects.filter(pk=key_id, task_id=record.task_id).update(
+            fingerprint=fingerprint, task_id=task_id, user_id=user_id, created_at=now
+        ):
+            return None
+        return _idempotency_claim(key=key, scope=scope, fingerprint=fingerprint, task_id=task_id, user_id=user_id)
+    if record.fingerprint != fingerprint:
+        raise Conflict(f"Idempotency-Key '{key}' was already used with a different request body.")
+    if task is None:
+        retry_in = int(settings.IDEMPOTENCY_CLAIM_SECONDS - age) + 1
+        raise Conflict(
+            f"A request with Idempotency-Key '{key}' is still being processed; retry in {retry_in} s.",
+        )
+    return task

@@ -1,0 +1,89 @@
+"""Periodic repair (celery beat), safe to run anywhere any number of times: every repair is a
+conditional update. And the periodic clean-up of expired records."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from providers import registry
+from providers.base import UpstreamError
+from users.counters import counters_expired_delete
+
+from ..capacity import capacity
+from ..models import IdempotencyKey, ImageTask, Status
+from .lifecycle import task_defer
+from .limits import active_counters_resync
+from .scheduling import NextStep, task_enqueue_on_commit
+from .slots import tasks_wake
+from .webhooks import webhooks_reconcile
+
+
+def tasks_reconcile() -> dict:
+    """Periodic repair (celery beat). Safe to run anywhere, any number of times:
+    - a pending task whose wake-up was lost is enqueued again;
+    - a processing task with an upstream id whose poll is overdue gets a poll (never a new submit);
+    - a processing task without one whose worker vanished (lease expired) goes back to pending;
+    - a concurrency slot still counted for a task that is not running is given back."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.TASK_REQUEUE_AFTER_SECONDS)
+    report = {"requeued": 0, "polled": 0, "recovered": 0, "failed": 0, "released": 0, "woken": 0}
+    report["webhooks"] = webhooks_reconcile(stale)
+    report["counters"] = active_counters_resync(stale)
+    pending = ImageTask.objects.filter(status=Status.PENDING, updated_at__lt=stale, waiting_since__isnull=True)
+    for task_id, provider, next_at in pending.values_list("id", "provider", "next_attempt_at"):
+        if next_at is None or next_at < stale:
+            task_enqueue_on_commit(task_id=task_id, provider=provider)
+            report["requeued"] += 1
+    processing = ImageTask.objects.filter(status=Status.PROCESSING)
+    overdue_polls = processing.exclude(upstream_task_id="").filter(
+        Q(next_attempt_at__lt=stale) | Q(lease_expires_at__lt=now)
+    )
+    for task in overdue_polls:
+        extended = ImageTask.objects.filter(pk=task.pk, status=Status.PROCESSING, polls=task.polls).update(
+            next_attempt_at=now, lease_expires_at=now + timedelta(seconds=settings.TASK_LEASE_SECONDS)
+        )
+        if extended:
+            task_enqueue_on_commit(
+                task_id=task.id, provider=task.provider, step=NextStep("poll", 0, task.polls, task.provider)
+            )
+            report["polled"] += 1
+    for task in processing.filter(upstream_task_id="", lease_expires_at__lt=now):
+        lost = UpstreamError(
+            "the worker running this task stopped before finishing", code="worker_lost", retryable=True
+        )
+        step = task_defer(task=task, error=lost)
+        if step is None:
+            report["failed"] += 1
+        else:
+            report["recovered"] += 1
+            task_enqueue_on_commit(task_id=task.id, provider=task.provider, step=step)
+    # A slot still counted for a task nobody runs (its holder crashed right after finishing it).
+    for task in ImageTask.objects.filter(holds_slot=True, updated_at__lt=stale).exclude(status=Status.PROCESSING):
+        capacity().release(task)
+        report["released"] += 1
+    report["woken"] = _wake_for_free_slots()
+    return report
+
+
+def _wake_for_free_slots() -> int:
+    """Wake-ups lost with a crashed worker or a flushed broker: as many waiting tasks as each
+    provider has free slots (a task blocked by its model's cap parks again)."""
+    woken = 0
+    for provider in registry.provider_names():  # a few, each one indexed lookup when nothing waits
+        cap = settings.UPSTREAM_CONCURRENCY.get(provider, 0)
+        free = cap - capacity().in_use(provider) if cap else settings.RECONCILE_WAKE_BATCH
+        woken += tasks_wake(provider=provider, count=max(0, min(free, settings.RECONCILE_WAKE_BATCH)))
+    return woken
+
+
+def records_expired_delete() -> dict:
+    """Periodic clean-up: idempotency keys past their TTL, counters of past days and windows."""
+    cutoff = timezone.now() - timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
+    return {
+        "idempotency_keys": IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()[0],
+        "counters": counters_expired_delete(),
+    }

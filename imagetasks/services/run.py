@@ -1,0 +1,146 @@
+"""A worker's turns at a task: take a slot and claim it, then submit (async upstream) or generate (sync
+upstream); poll an async upstream until the images are there, and store them."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from providers import registry
+from providers.base import GenerationRequest, UpstreamError
+from providers.images import images_delete, images_store
+
+from .. import cadence
+from ..capacity import capacity
+from ..models import ImageTask, Status
+from .lifecycle import task_claim, task_complete, task_fail, task_held, upstream_failed
+from .scheduling import NextStep
+from .slots import task_park
+
+log = logging.getLogger(__name__)
+
+
+def generation_request(task: ImageTask) -> GenerationRequest:
+    params = task.params or {}
+    return GenerationRequest(
+        task_id=task.id,
+        model=task.model,
+        prompt=task.prompt,
+        width=params.get("width", 1024),
+        height=params.get("height", 1024),
+        seed=params.get("seed"),
+        reference_images=tuple(params.get("image_urls", ())),
+        options={key: params[key] for key in ("quality", "scale", "force_single", "use_pre_llm") if key in params},
+    )
+
+
+def _poll_delay(task: ImageTask) -> float:
+    elapsed = (timezone.now() - (task.submitted_at or timezone.now())).total_seconds()
+    return cadence.poll_delay(task.provider, task.model, elapsed)
+
+
+def _store_and_complete(task: ImageTask, images) -> None:
+    stored = images_store(task_id=task.id, attempt=task.attempts, images=list(images))
+    if not task_complete(task=task, images=stored):
+        # Canceled or taken over while we worked: the result is discarded.
+        images_delete([image["name"] for image in stored])
+
+
+def task_process(*, task_id: str) -> NextStep | None:
+    """A worker's turn at a pending task: take a concurrency slot, claim it, then either submit it
+    (async upstream: the poll chain takes over) or generate it (sync upstream)."""
+    task = ImageTask.objects.filter(pk=task_id).first()
+    if task is None or task.status != Status.PENDING:
+        return None
+    if not capacity().acquire(task):
+        task_park(task_id)
+        # A slot freed between the two lines above was given back by a holder that did not see this
+        # task parked yet: look once more, so it is not left waiting for the next release.
+        if not capacity().acquire(task):
+            return None
+    claimed = task_claim(task_id=task_id)
+    if claimed is None:
+        if ImageTask.objects.filter(pk=task_id).values_list("status", flat=True).first() != Status.PROCESSING:
+            capacity().release(task)  # a slot nobody runs; a processing task's slot belongs to its claimer
+        return None
+    task = claimed
+    provider = registry.provider_get(task.provider)
+    request = generation_request(task)
+    try:
+        if provider.style == "sync":
+            _store_and_complete(task, provider.generate(request))
+            return None
+        upstream_task_id = provider.submit(request)
+    except UpstreamError as error:
+        return upstream_failed(task, error)
+    except Exception as exc:
+        log.exception("Task %s failed unexpectedly", task.id)
+        task_fail(
+            task=task, code="internal_error", message=f"internal error while generating ({exc.__class__.__name__})"
+        )
+        return None
+    # Persist the upstream id at once: from here on, recovery polls it and never submits again.
+    now = timezone.now()
+    delay = cadence.poll_delay(task.provider, task.model, 0)
+    saved = task_held(task).update(
+        upstream_task_id=upstream_task_id,
+        submitted_at=now,
+        next_attempt_at=now + timedelta(seconds=delay),
+        lease_expires_at=now + timedelta(seconds=settings.TASK_LEASE_SECONDS),
+        updated_at=now,
+    )
+    if not saved:  # canceled while submitting: the upstream is told to stop what it just accepted
+        capacity().release(task)
+        if provider.supports_cancel:
+            try:
+                provider.cancel(request, upstream_task_id)
+            except UpstreamError as error:
+                log.info("Upstream cancel of task %s failed: %s", task.id, error.message)
+        return None
+    return NextStep("poll", delay, task.polls, task.provider)
+
+
+def task_poll(*, task_id: str, seq: int) -> NextStep | None:
+    """One look at an upstream generation. Only the poll carrying the current `seq` acts, so duplicate
+    or stale poll messages fall away."""
+    now = timezone.now()
+    advanced = (
+        ImageTask.objects.filter(pk=task_id, status=Status.PROCESSING, polls=seq)
+        .exclude(upstream_task_id="")
+        .update(polls=seq + 1, lease_expires_at=now + timedelta(seconds=settings.TASK_LEASE_SECONDS), updated_at=now)
+    )
+    if not advanced:
+        return None
+    task = ImageTask.objects.get(pk=task_id)
+    capacity().refresh(task)
+    waited = (now - (task.submitted_at or now)).total_seconds()
+    if waited > settings.TASK_DEADLINE_SECONDS:
+        task_fail(
+            task=task,
+            code="timeout",
+            message=f"timed out after {int(waited)} s waiting for the {task.provider} upstream",
+        )
+        return None
+    provider = registry.provider_get(task.provider)
+    try:
+        result = provider.poll(generation_request(task), task.upstream_task_id)
+        if result.done:
+            _store_and_complete(task, result.images)
+            return None
+    except UpstreamError as error:
+        if error.resubmit or not error.retryable:
+            return upstream_failed(task, error)
+        # A passing failure of the poll itself (throttled, timeout): the generation goes on; look again.
+        log.info("Poll of task %s failed (%s); polling again", task.id, error.message)
+    except Exception as exc:
+        log.exception("Poll of task %s failed unexpectedly", task.id)
+        task_fail(task=task, code="internal_error", message=f"internal error while polling ({exc.__class__.__name__})")
+        return None
+    delay = _poll_delay(task)
+    ImageTask.objects.filter(pk=task.pk, polls=seq + 1).update(
+        next_attempt_at=timezone.now() + timedelta(seconds=delay)
+    )
+    return NextStep("poll", delay, seq + 1, task.provider)

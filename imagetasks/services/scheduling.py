@@ -1,0 +1,98 @@
+"""What runs next: the one module that sends Celery messages for tasks. A service returns a `NextStep`
+or asks for one on commit; this module turns it into a message, by task name, so that no service
+imports the Celery task module (which imports the services)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Literal
+
+from celery import current_app
+from django.conf import settings
+from django.db import transaction
+
+from providers import registry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class NextStep:
+    """What a worker run asks for next: run `process` again (retry, or wait for capacity) or `poll`
+    the upstream, after `delay` seconds. `seq` is the poll chain's fencing token."""
+
+    action: Literal["process", "poll"]
+    delay: float
+    seq: int = 0
+    provider: str = ""
+
+
+def _queue_for(provider: str) -> str:
+    """Synchronous upstreams block for the whole generation: they run on the I/O (thread-pool) queue."""
+    style = registry.provider_get(provider).style if provider in registry.provider_names() else "async"
+    return settings.CELERY_IO_QUEUE if style == "sync" else settings.CELERY_TASK_DEFAULT_QUEUE
+
+
+# Redis serves a queue's higher priorities first (0 is the highest): a poll, which finishes a running
+# generation and frees its slot, never waits behind a backlog of new tasks. (The filesystem broker
+# has no priorities; it does not need them at its scale.)
+POLL_PRIORITY, PROCESS_PRIORITY = 0, 6
+
+
+# The Celery tasks (imagetasks/tasks.py) these messages run.
+PROCESS, POLL, DELIVER_WEBHOOK, CANCEL_UPSTREAM = (
+    "imagetasks.process",
+    "imagetasks.poll",
+    "imagetasks.deliver_webhook",
+    "imagetasks.cancel_upstream",
+)
+
+
+def send(name: str, args: tuple, **options) -> None:
+    """The one place a task message leaves, by name (routing by CELERY_TASK_ROUTES). Never retried
+    here: a broker that is away fails at once, and the row says what is due."""
+    current_app.send_task(name, args=args, retry=False, **options)
+
+
+def _send_or_log(what: str, name: str, args: tuple, **options) -> None:
+    """Broker failures are logged, not raised: the row says what is due, and the reconciler sends it."""
+    try:
+        send(name, args, **options)
+    except Exception:
+        log.warning("Could not enqueue %s; the reconciler will", what, exc_info=True)
+
+
+def task_schedule(*, task_id: str, step: NextStep) -> None:
+    """Send the Celery message for a step."""
+    if step.action == "poll":
+        _send_or_log(
+            f"poll of task {task_id}", POLL, (task_id, step.seq), countdown=step.delay or None, priority=POLL_PRIORITY
+        )
+    else:
+        _send_or_log(
+            f"process of task {task_id}",
+            PROCESS,
+            (task_id,),
+            countdown=step.delay or None,
+            queue=_queue_for(step.provider),
+            priority=PROCESS_PRIORITY,
+        )
+
+
+def task_enqueue_on_commit(*, task_id: str, provider: str, step: NextStep | None = None) -> None:
+    """Wake a worker for this task once the row it will read is committed."""
+    step = step or NextStep("process", 0, provider=provider)
+    transaction.on_commit(lambda: task_schedule(task_id=task_id, step=step))
+
+
+def upstream_cancel_on_commit(*, task_id: str) -> None:
+    """Tell the upstream to stop a canceled task's generation, once the cancel is committed."""
+    transaction.on_commit(lambda: _send_or_log(f"upstream cancel of task {task_id}", CANCEL_UPSTREAM, (task_id,)))
+
+
+def webhook_delivery_on_commit(*, delivery_id: str, countdown: float | None = None) -> None:
+    """Send a recorded webhook delivery (on its own queue), once the row is committed."""
+    transaction.on_commit(
+        lambda: _send_or_log(f"webhook delivery {delivery_id}", DELIVER_WEBHOOK, (delivery_id,), countdown=countdown)
+    )
