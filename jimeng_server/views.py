@@ -84,7 +84,7 @@ class ModelListView(APIView):
     )
     def get(self, request):
         models = []
-        for spec in registry.CATALOG:
+        for spec in registry.catalog():
             models.append(
                 {
                     "id": spec.id,

@@ -9,9 +9,9 @@ import base64
 import requests
 from django.conf import settings
 
-from .base import GenerationRequest, Image, Provider, UpstreamError
+from .base import GenerationRequest, Image, ModelSpec, Provider, UpstreamError
 
-# error.code -> (message, retryable). VOLCENGINE.md §5.
+# error.code -> (message, retryable), from the Ark images API's error table.
 CODES: dict[str, tuple[str, bool]] = {
     "MissingParameter": ("invalid request: a required parameter is missing", False),
     "InvalidParameter": ("invalid request", False),
@@ -46,6 +46,37 @@ def error_from_response(status: int, body: dict | None) -> UpstreamError:
 class ArkProvider(Provider):
     name = "ark"
     style = "sync"
+    models = (
+        ModelSpec(
+            id="doubao-seedream-3-0-t2i-250415",
+            provider="ark",
+            label="Seedream 3.0 text-to-image (Ark)",
+            aliases=("doubao-seedream-3.0-t2i", "seedream-3.0"),
+            recommended_sizes=("1024x1024", "1152x864", "1248x832", "1280x720", "1512x648"),
+        ),
+        ModelSpec(
+            id="doubao-seedream-4-0-250828",
+            provider="ark",
+            label="Seedream 4.0 (Ark), text and reference images",
+            aliases=("doubao-seedream-4.0", "seedream-4.0"),
+            default_size=(2048, 2048),
+            min_side=720,
+            max_side=4096,
+            min_area=1280 * 720,
+            max_area=4096 * 4096,
+            max_aspect=16.0,
+            max_reference_images=10,
+            recommended_sizes=("2048x2048", "2304x1728", "2496x1664", "2560x1440", "3024x1296"),
+        ),
+        ModelSpec(
+            id="doubao-seededit-3-0-i2i-250628",
+            provider="ark",
+            label="SeedEdit 3.0 image editing (Ark), one reference image",
+            aliases=("doubao-seededit-3.0-i2i", "seededit-3.0"),
+            min_reference_images=1,
+            max_reference_images=1,
+        ),
+    )
 
     def __init__(self):
         self.session = requests.Session()  # connection reuse across tasks in this process
@@ -111,3 +142,6 @@ class ArkProvider(Provider):
                 raise error_from_response(400, {"error": first})
             raise UpstreamError("Ark answered without an image", code="no_image", retryable=True)
         return images
+
+
+PROVIDER = ArkProvider

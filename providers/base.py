@@ -1,4 +1,5 @@
-"""The provider interface: what an upstream must do, and the result and error types it speaks.
+"""The provider interface: what an upstream must do, the models it declares, and the result and error
+types it speaks.
 
 A provider is either synchronous (`generate` returns the images) or asynchronous (`submit` returns an
 upstream task id, `poll` reports on it). Providers never touch models or storage."""
@@ -7,6 +8,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    id: str
+    provider: str  # the provider that runs it for real (local mode draws every model locally)
+    label: str
+    aliases: tuple[str, ...] = ()
+    default_size: tuple[int, int] = (1024, 1024)
+    min_side: int = 512
+    max_side: int = 2048
+    min_area: int = 512 * 512
+    max_area: int = 2048 * 2048
+    max_aspect: float = 3.0
+    max_reference_images: int = 0
+    min_reference_images: int = 0
+    max_prompt_chars: int = 800
+    recommended_sizes: tuple[str, ...] = field(default=())
+    # Optional knobs: the range of `scale` (None: not accepted), and which flags the model takes.
+    scale_range: tuple[float, float] | None = None
+    options: tuple[str, ...] = ()  # of "force_single", "use_pre_llm"
 
 
 @dataclass(frozen=True)
@@ -60,13 +82,23 @@ class UpstreamError(Exception):
 
 
 class Provider:
+    """One upstream, in one module: the module names its subclass `PROVIDER`, and the module is listed
+    in the PROVIDER_MODULES setting. The class declares the models it runs; the registry builds the
+    catalog from every listed provider's `models`."""
+
     name: ClassVar[str]
     style: ClassVar[Literal["sync", "async"]]
     supports_cancel: ClassVar[bool] = False  # whether `cancel` tells the upstream to stop
+    models: ClassVar[tuple[ModelSpec, ...]] = ()
 
     def is_configured(self) -> bool:
         """True when credentials are present, so that real tasks can run."""
         raise NotImplementedError
+
+    def configuration_problems(self) -> list[tuple[str, str]]:
+        """What is wrong with this provider's settings, as (level, text) with level "error" or
+        "warning": shown by Django's system checks (`manage.py check`, every start)."""
+        return []
 
     def generate(self, request: GenerationRequest) -> list[Image]:
         raise NotImplementedError

@@ -14,12 +14,12 @@ import threading
 
 from django.conf import settings
 
-from .base import GenerationRequest, Image, PollResult, Provider, UpstreamError
+from .base import GenerationRequest, Image, ModelSpec, PollResult, Provider, UpstreamError
 
 log = logging.getLogger(__name__)
 
 SUCCESS = 10000
-# code -> (message, retryable, needs a new generation). VOLCENGINE.md §2.
+# code -> (message, retryable, needs a new generation), from Volcengine's error-code table for the visual API.
 CODES: dict[int, tuple[str, bool, bool]] = {
     50411: ("reference image rejected by content moderation", False, False),
     50412: ("prompt rejected by content moderation", False, False),
@@ -149,10 +149,73 @@ def error_from_exception(exc: Exception) -> UpstreamError:
     return UpstreamError(f"unexpected answer from Jimeng: {text[:200]}", code="bad_response", retryable=True)
 
 
+# Recommended sizes, from the Jimeng 3.x documentation.
+SIZES_1K = ("1328x1328", "1472x1104", "1584x1056", "1664x936", "2016x864")
+SIZES_2K = ("2048x2048", "2304x1728", "2496x1664", "2560x1440", "3024x1296")
+
+
 class JimengProvider(Provider):
     name = "jimeng"
     style = "async"
     supports_cancel = True
+    models = (
+        ModelSpec(
+            id="jimeng_t2i_v30",
+            provider="jimeng",
+            label="Jimeng 3.0 text-to-image",
+            aliases=("jimeng-3.0",),
+            options=("use_pre_llm",),
+            default_size=(1328, 1328),
+            recommended_sizes=SIZES_1K + SIZES_2K,
+        ),
+        ModelSpec(
+            id="jimeng_t2i_v31",
+            provider="jimeng",
+            label="Jimeng 3.1 text-to-image",
+            aliases=("jimeng-3.1",),
+            options=("use_pre_llm",),
+            default_size=(1328, 1328),
+            recommended_sizes=SIZES_1K + SIZES_2K,
+        ),
+        ModelSpec(
+            id="jimeng_t2i_v40",
+            provider="jimeng",
+            label="Jimeng 4.0, text and up to 10 reference images",
+            aliases=("jimeng-4.0",),
+            default_size=(2048, 2048),
+            min_side=1024 // 3,
+            max_side=4096,
+            min_area=1024 * 1024,
+            max_area=4096 * 4096,
+            max_reference_images=10,
+            recommended_sizes=SIZES_2K,
+            scale_range=(0.0, 1.0),
+            options=("force_single",),
+        ),
+        ModelSpec(
+            id="jimeng_seedream46_cvtob",
+            provider="jimeng",
+            label="Jimeng Seedream 4.6, text and up to 14 reference images",
+            aliases=("jimeng-4.6", "seedream-4.6"),
+            default_size=(2048, 2048),
+            min_side=1024 // 3,
+            max_side=4096,
+            min_area=1024 * 1024,
+            max_area=4096 * 4096,
+            max_reference_images=14,
+            recommended_sizes=SIZES_2K,
+            scale_range=(1, 100),
+            options=("force_single",),
+        ),
+    )
+
+    def configuration_problems(self) -> list[tuple[str, str]]:
+        problems = []
+        if bool(settings.VOLCENGINE_ACCESS_KEY) != bool(settings.VOLCENGINE_SECRET_KEY):
+            problems.append(("error", "set both VOLCENGINE_ACCESS_KEY and VOLCENGINE_SECRET_KEY, or neither"))
+        if self.is_configured() and settings.VOLCENGINE_SCHEME != "https" and settings.PRODUCTION:
+            problems.append(("warning", "VOLCENGINE_SCHEME is not https: keys and prompts travel in clear"))
+        return problems
 
     def is_configured(self) -> bool:
         return bool(settings.VOLCENGINE_ACCESS_KEY and settings.VOLCENGINE_SECRET_KEY)
@@ -231,3 +294,6 @@ class JimengProvider(Provider):
     def cancel(self, request: GenerationRequest, upstream_task_id: str) -> None:
         """CVCancelTask (Version 2024-06-06): stop a queued or running generation."""
         self._call("cv_cancel_task", {"req_key": request.model, "task_id": upstream_task_id})
+
+
+PROVIDER = JimengProvider

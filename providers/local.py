@@ -16,21 +16,41 @@ from PIL import ImageDraw, ImageFont, PngImagePlugin
 from .base import GenerationRequest, Image, PollResult, Provider, UpstreamError
 
 BANNER = "LOCAL PLACEHOLDER - not a Jimeng image"
-# Pillow's built-in font has no CJK glyphs; the first of these that exists draws Chinese prompts.
-CJK_FONTS = (
-    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+# Pillow's built-in font has no CJK glyphs. Noto Sans CJK (SIL Open Font License 1.1) comes with the
+# requirements as the `manimgx-fonts-cjk` wheel, so a fresh machine draws Chinese prompts without
+# root; LOCAL_PROVIDER_FONT overrides it, and system fonts stand in if the wheel is missing.
+NOTO_SC = 2  # the Simplified Chinese face in the NotoSansCJK collection (JP, KR, SC, TC, HK)
+SYSTEM_CJK_FONTS = (
     "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
-    "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
 )
+
+
+def _packaged_cjk_font() -> str | None:
+    try:
+        from importlib.resources import files
+
+        return str(files("manimgx_fonts_cjk") / "NotoSansCJK-VF.otf.ttc")
+    except ModuleNotFoundError:
+        return None
 
 
 @functools.lru_cache(maxsize=32)
 def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
-    for path in filter(None, (settings.LOCAL_PROVIDER_FONT, *CJK_FONTS)):
+    candidates = [(settings.LOCAL_PROVIDER_FONT, 0), (_packaged_cjk_font(), NOTO_SC)]
+    candidates += [(path, NOTO_SC if "Noto" in path else 0) for path in SYSTEM_CJK_FONTS]
+    for path, index in candidates:
+        if not path:
+            continue
         try:
-            return ImageFont.truetype(path, size)
+            font = ImageFont.truetype(path, size, index=index)
         except OSError:
             continue
+        try:
+            font.set_variation_by_name("Medium")  # a variable font starts at Thin: too faint to read
+        except (OSError, ValueError):
+            pass  # not a variable font, or no such instance
+        return font
     return ImageFont.load_default(size=size)
 
 
@@ -101,3 +121,6 @@ class LocalProvider(Provider):
             return PollResult(done=False)
         data = draw_png(prompt=request.prompt, width=request.width, height=request.height, seed=seed)
         return PollResult(done=True, images=(Image(data=data, content_type="image/png"),))
+
+
+PROVIDER = LocalProvider

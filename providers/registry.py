@@ -1,155 +1,63 @@
-"""The registry: which models exist, their aliases and limits, and which provider runs each.
-
-Adding a provider = one module implementing `providers.base.Provider` + one line in PROVIDERS."""
+"""The registry: which providers run here (the modules in PROVIDER_MODULES, plus the local provider,
+which draws any model when its upstream has no credentials), the catalog of models they declare, and
+the checks of a request against a model's limits."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from functools import cache
+from importlib import import_module
 
 from django.conf import settings
-from django.utils.module_loading import import_string
 
 from jimeng_server.errors import InvalidInput
 
-from .base import Provider
+from .base import ModelSpec, Provider
 
-# name -> dotted path of the Provider class. One line per provider.
-PROVIDERS: dict[str, str] = {
-    "local": "providers.local.LocalProvider",
-    "jimeng": "providers.jimeng.JimengProvider",
-    "ark": "providers.ark.ArkProvider",
-}
+LOCAL = "providers.local"
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    id: str
-    provider: str  # the provider that runs it for real (local mode draws every model locally)
-    label: str
-    aliases: tuple[str, ...] = ()
-    default_size: tuple[int, int] = (1024, 1024)
-    min_side: int = 512
-    max_side: int = 2048
-    min_area: int = 512 * 512
-    max_area: int = 2048 * 2048
-    max_aspect: float = 3.0
-    max_reference_images: int = 0
-    min_reference_images: int = 0
-    max_prompt_chars: int = 800
-    recommended_sizes: tuple[str, ...] = field(default=())
-    # Optional knobs: the range of `scale` (None: not accepted), and which flags the model takes.
-    scale_range: tuple[float, float] | None = None
-    options: tuple[str, ...] = ()  # of "force_single", "use_pre_llm"
+@cache
+def _load(modules: tuple[str, ...]) -> tuple[dict[str, type[Provider]], tuple[ModelSpec, ...], dict[str, ModelSpec]]:
+    classes: dict[str, type[Provider]] = {}
+    for path in (LOCAL, *modules):
+        provider = import_module(path).PROVIDER
+        classes[provider.name] = provider
+    catalog = tuple(spec for provider in classes.values() for spec in provider.models)
+    by_name = {name.lower(): spec for spec in catalog for name in (spec.id, *spec.aliases)}
+    return classes, catalog, by_name
 
 
-_SIZES_1K = ("1328x1328", "1472x1104", "1584x1056", "1664x936", "2016x864")
-_SIZES_2K = ("2048x2048", "2304x1728", "2496x1664", "2560x1440", "3024x1296")
+def _loaded():
+    return _load(tuple(dict.fromkeys(settings.PROVIDER_MODULES)))
 
-CATALOG: tuple[ModelSpec, ...] = (
-    ModelSpec(
-        id="doubao-seedream-3-0-t2i-250415",
-        provider="ark",
-        label="Seedream 3.0 text-to-image (Ark)",
-        aliases=("doubao-seedream-3.0-t2i", "seedream-3.0"),
-        recommended_sizes=("1024x1024", "1152x864", "1248x832", "1280x720", "1512x648"),
-    ),
-    ModelSpec(
-        id="doubao-seedream-4-0-250828",
-        provider="ark",
-        label="Seedream 4.0 (Ark), text and reference images",
-        aliases=("doubao-seedream-4.0", "seedream-4.0"),
-        default_size=(2048, 2048),
-        min_side=720,
-        max_side=4096,
-        min_area=1280 * 720,
-        max_area=4096 * 4096,
-        max_aspect=16.0,
-        max_reference_images=10,
-        recommended_sizes=_SIZES_2K,
-    ),
-    ModelSpec(
-        id="doubao-seededit-3-0-i2i-250628",
-        provider="ark",
-        label="SeedEdit 3.0 image editing (Ark), one reference image",
-        aliases=("doubao-seededit-3.0-i2i", "seededit-3.0"),
-        min_reference_images=1,
-        max_reference_images=1,
-    ),
-    ModelSpec(
-        id="jimeng_t2i_v30",
-        provider="jimeng",
-        label="Jimeng 3.0 text-to-image",
-        aliases=("jimeng-3.0",),
-        options=("use_pre_llm",),
-        default_size=(1328, 1328),
-        recommended_sizes=_SIZES_1K + _SIZES_2K,
-    ),
-    ModelSpec(
-        id="jimeng_t2i_v31",
-        provider="jimeng",
-        label="Jimeng 3.1 text-to-image",
-        aliases=("jimeng-3.1",),
-        options=("use_pre_llm",),
-        default_size=(1328, 1328),
-        recommended_sizes=_SIZES_1K + _SIZES_2K,
-    ),
-    ModelSpec(
-        id="jimeng_t2i_v40",
-        provider="jimeng",
-        label="Jimeng 4.0, text and up to 10 reference images",
-        aliases=("jimeng-4.0",),
-        default_size=(2048, 2048),
-        min_side=1024 // 3,
-        max_side=4096,
-        min_area=1024 * 1024,
-        max_area=4096 * 4096,
-        max_reference_images=10,
-        recommended_sizes=_SIZES_2K,
-        scale_range=(0.0, 1.0),
-        options=("force_single",),
-    ),
-    ModelSpec(
-        id="jimeng_seedream46_cvtob",
-        provider="jimeng",
-        label="Jimeng Seedream 4.6, text and up to 14 reference images",
-        aliases=("jimeng-4.6", "seedream-4.6"),
-        default_size=(2048, 2048),
-        min_side=1024 // 3,
-        max_side=4096,
-        min_area=1024 * 1024,
-        max_area=4096 * 4096,
-        max_reference_images=14,
-        recommended_sizes=_SIZES_2K,
-        scale_range=(1, 100),
-        options=("force_single",),
-    ),
-)
 
-_BY_NAME: dict[str, ModelSpec] = {}
-for _spec in CATALOG:
-    for _name in (_spec.id, *_spec.aliases):
-        _BY_NAME[_name.lower()] = _spec
+def provider_names() -> list[str]:
+    return list(_loaded()[0])
 
-_SIZE_RE = re.compile(r"^\s*(\d{1,5})\s*[xX*×]\s*(\d{1,5})\s*$")
+
+def catalog() -> tuple[ModelSpec, ...]:
+    return _loaded()[1]
 
 
 def model_names() -> list[str]:
-    return [spec.id for spec in CATALOG]
+    return [spec.id for spec in catalog()]
 
 
 def model_resolve(name: str | None) -> ModelSpec:
     """The catalog entry for a model id or alias; an unknown name is a client error listing valid ones."""
     if not name:
         name = settings.DEFAULT_MODEL
-    spec = _BY_NAME.get(str(name).strip().lower())
+    spec = _loaded()[2].get(str(name).strip().lower())
     if spec is None:
         raise InvalidInput(
             f"Unknown model '{name}'. Valid models: {', '.join(model_names())}.",
             valid_models=model_names(),
         )
     return spec
+
+
+_SIZE_RE = re.compile(r"^\s*(\d{1,5})\s*[xX*×]\s*(\d{1,5})\s*$")
 
 
 def size_parse(spec: ModelSpec, size: str | None) -> tuple[int, int]:
@@ -187,9 +95,13 @@ def options_check(spec: ModelSpec, *, scale: float | None, flags: dict[str, bool
             raise InvalidInput(f"{spec.id} does not take '{name}'.")
 
 
-@cache
 def provider_get(name: str) -> Provider:
-    return import_string(PROVIDERS[name])()
+    return _instance(_loaded()[0][name])
+
+
+@cache
+def _instance(provider: type[Provider]) -> Provider:
+    return provider()
 
 
 def provider_choose(spec: ModelSpec) -> str:
@@ -197,7 +109,7 @@ def provider_choose(spec: ModelSpec) -> str:
     mode = settings.PROVIDER_MODE
     if mode == "local":
         return "local"
-    configured = spec.provider in PROVIDERS and provider_get(spec.provider).is_configured()
+    configured = spec.provider in _loaded()[0] and provider_get(spec.provider).is_configured()
     if configured:
         return spec.provider
     if mode == "live":
@@ -210,7 +122,7 @@ def provider_choose(spec: ModelSpec) -> str:
 def provider_mode_summary() -> dict:
     """For /health: which upstream each provider would use now."""
     summary = {}
-    for name in sorted({spec.provider for spec in CATALOG}):
-        configured = settings.PROVIDER_MODE != "local" and name in PROVIDERS and provider_get(name).is_configured()
+    for name in sorted({spec.provider for spec in catalog()}):
+        configured = settings.PROVIDER_MODE != "local" and provider_get(name).is_configured()
         summary[name] = "live" if configured else "local placeholder"
     return summary
