@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import setup_logging, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "jimeng_server.settings")
 
@@ -20,3 +20,14 @@ def _fresh_connections_after_fork(**_kwargs):
 
     for connection in connections.all(initialized_only=True):
         connection.close()
+
+
+@setup_logging.connect
+def _django_logging(**_kwargs):
+    """Workers and beat log as the web does: Django's LOGGING (LOG_LEVEL, one format), not Celery's own
+    set-up of the root logger."""
+    from logging.config import dictConfig
+
+    from django.conf import settings
+
+    dictConfig(settings.LOGGING)

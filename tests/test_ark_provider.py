@@ -1,4 +1,4 @@
-"""The Ark provider against the fake: Bearer auth, each model, and each error of VOLCENGINE.md §5."""
+"""The Ark provider against the fake: Bearer auth, each model, and each error of the Ark images API."""
 
 import pytest
 

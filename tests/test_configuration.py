@@ -66,4 +66,4 @@ def test_the_readme_configuration_reference_is_current():
     ).stdout
     readme = (ROOT / "README.md").read_text()
     shown = readme.split("<!-- config-reference:start -->\n", 1)[1].split("<!-- config-reference:end -->", 1)[0]
-    assert shown == table, "README's configuration reference is stale: paste `scripts/config-reference` output"
+    assert shown == table, "README's configuration reference is stale: run `scripts/config-reference --write`"

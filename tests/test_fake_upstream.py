@@ -1,4 +1,4 @@
-"""The fake upstream checks what the real one checks: the V4 signature (VOLCENGINE.md §4 test vector),
+"""The fake upstream checks what the real one checks: the V4 signature (the documented test vector),
 the Bearer key, and the bodies per req_key."""
 
 import hashlib

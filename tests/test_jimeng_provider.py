@@ -1,5 +1,5 @@
 """The Jimeng provider against the fake: signed requests through the official SDK, every model, and
-every outcome of VOLCENGINE.md §2 classified as retry or fail with a readable message."""
+every outcome of the visual API's error-code table classified as retry or fail with a readable message."""
 
 import time
 

@@ -1,5 +1,5 @@
 """A fake Volcengine for tests and local experiments: Jimeng's async visual API (V4-signed) and Ark's
-images API (Bearer), spoken exactly as VOLCENGINE.md describes, with fault injection and counters.
+images API (Bearer), spoken exactly as Volcengine documents them, with fault injection and counters.
 
 Run by hand: `python -m tests.fakes.upstream --port 9900 --latency 5` (or `make fake-upstream`).
 Tests start it in-process (`FakeUpstream(...).start()`) and read its counters directly; other
@@ -35,7 +35,7 @@ ARK_MODELS = {
     "doubao-seedream-4-0-250828",
     "doubao-seededit-3-0-i2i-250628",
 }
-# HTTP status the real API answers with for each business code (VOLCENGINE.md §2).
+# HTTP status the real API answers with for each business code.
 CODE_STATUS = {50400: 401, 50429: 429, 50430: 429, 50500: 500, 50501: 500}
 CODE_MESSAGES = {
     50411: "Pre Img Risk Not Pass",
@@ -79,7 +79,7 @@ ARK_ERROR_STATUS = {
 }
 
 
-# --- Volcengine V4 signature (VOLCENGINE.md §4) --------------------------------------------------
+# --- Volcengine V4 signature -------------------------------------------------------------------
 
 
 def _hmac(key: bytes, text: str) -> bytes:
@@ -566,7 +566,7 @@ def _jimeng_size(form: dict) -> tuple[int, int]:
 
 
 def _validate_jimeng(form: dict) -> tuple[int, str] | None:
-    """The checks the real API makes, as far as VOLCENGINE.md §1 states them."""
+    """The checks the real API makes, as far as the documentation states them."""
     req_key = form.get("req_key")
     if req_key not in JIMENG_KEYS:
         return 50200, f"unknown req_key {req_key!r}"
