@@ -1,5 +1,5 @@
-"""What goes when a user goes: their tasks' stored images and uploads, and their idempotency keys
-(the tasks themselves follow by cascade). Here, because users know nothing of image tasks."""
+"""What goes when a user goes: their tasks' stored images and uploads, their idempotency keys and
+limit counters (the tasks themselves follow by cascade), whether deleted through the API or the admin. Here, because users know nothing of image tasks."""
 
 from django.core.files.storage import default_storage
 from django.db import transaction
@@ -9,12 +9,14 @@ from django.dispatch import receiver
 from users.models import User
 
 from .models import IdempotencyKey, ImageTask
+from .services.limits import limits_forget
 
 
 @receiver(pre_delete, sender=User, dispatch_uid="imagetasks-user-deleted")
 def _user_deleted(sender, instance: User, **kwargs) -> None:
     names = [name for task in ImageTask.objects.filter(user_id=instance.pk) for name in task.stored_names]
     IdempotencyKey.objects.filter(user_id=instance.pk).delete()
+    limits_forget(user_id=instance.pk)
 
     def delete_files():  # only once the rows are gone for good
         for name in names:

@@ -14,6 +14,7 @@ from imagetasks import services
 from imagetasks.models import IdempotencyKey, ImageTask
 from tests.drive import drive
 from users.keys import api_key_create, api_key_revoke
+from users.models import UsageCounter
 from users.services import user_create
 
 pytestmark = pytest.mark.django_db
@@ -78,6 +79,7 @@ def test_deleting_a_user_deletes_their_images_uploads_and_idempotency_keys(
     assert image.status_code == 200
     assert image["Cache-Control"].startswith("private")
     assert IdempotencyKey.objects.filter(user_id="alice").count() == 1
+    assert UsageCounter.objects.filter(key__contains="|alice").exists()  # active tasks, today's count
 
     with django_capture_on_commit_callbacks(execute=True):  # the files go once the rows are gone
         assert service.delete("/api/v1/users/alice").status_code == 200
@@ -85,6 +87,7 @@ def test_deleting_a_user_deletes_their_images_uploads_and_idempotency_keys(
     assert service.get(image_path).status_code == 404
     assert service.get("/media/" + names[1]).status_code == 404
     assert IdempotencyKey.objects.filter(user_id="alice").count() == 0
+    assert not UsageCounter.objects.filter(key__contains="|alice").exists()
     assert not ImageTask.objects.filter(user_id="alice").exists()
 
 

@@ -4,7 +4,7 @@ from django.db import IntegrityError, transaction
 
 from jimeng_server.errors import Conflict
 
-from .models import UsageCounter, User
+from .models import User
 from .selectors import user_get
 
 
@@ -54,11 +54,9 @@ def user_update(*, user_id: str, email: str | None = None, name: str | None = No
 
 
 def user_delete(*, user_id: str) -> None:
-    """The user, their tasks and keys (cascade), their files and idempotency keys (imagetasks' receiver)
-    and their limit counters."""
+    """The user, their tasks and keys (cascade); their files, idempotency keys and limit counters
+    (imagetasks' receiver of the deletion)."""
     user_get(user_id=user_id).delete()
-    UsageCounter.objects.filter(key=f"active|{user_id}").delete()
-    UsageCounter.objects.filter(key__startswith=f"day|{user_id}|").delete()
 
 
 def user_get_or_create_implicit(*, user_id: str) -> User:

@@ -18,6 +18,10 @@ def _active_key(user_id: str) -> str:
     return f"active|{user_id}"
 
 
+def _day_key_prefix(user_id: str) -> str:
+    return f"day|{user_id}|"
+
+
 def limits_take(*, user_id: str) -> list[str]:
     """Reserve one task under the user's limits — tasks waiting or running at once, tasks per UTC day —
     each an atomic conditional write, so parallel creates cannot pass a limit together. Returns the
@@ -35,7 +39,7 @@ def limits_take(*, user_id: str) -> list[str]:
     if settings.USER_DAILY_TASK_QUOTA:
         day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
         tomorrow = day_start + timedelta(days=1)
-        key = f"day|{user_id}|{day_start.date().isoformat()}"
+        key = _day_key_prefix(user_id) + day_start.date().isoformat()
         if not counter_take(key=key, limit=settings.USER_DAILY_TASK_QUOTA, expires_at=tomorrow + timedelta(days=1)):
             limits_give_back(taken)
             raise TooManyRequests(
@@ -50,6 +54,12 @@ def limits_take(*, user_id: str) -> list[str]:
 def limits_give_back(keys: list[str]) -> None:
     for key in keys:
         counter_give_back(key=key)
+
+
+def limits_forget(*, user_id: str) -> None:
+    """A deleted user's counters go with them."""
+    UsageCounter.objects.filter(key=_active_key(user_id)).delete()
+    UsageCounter.objects.filter(key__startswith=_day_key_prefix(user_id)).delete()
 
 
 def active_give_back(user_id: str) -> None:
