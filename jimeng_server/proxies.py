@@ -26,9 +26,16 @@ def _address(text: str | None):
         return None
 
 
+def _is_trusted(address) -> bool:
+    return address is not None and any(address in net for net in _trusted(tuple(settings.TRUSTED_PROXIES)))
+
+
+def _carries_forwarding(meta) -> bool:
+    return any(name.startswith(_FORWARDING) for name in meta)
+
+
 def from_trusted_proxy(meta) -> bool:
-    peer = _address(meta.get("REMOTE_ADDR"))
-    return peer is not None and any(peer in net for net in _trusted(tuple(settings.TRUSTED_PROXIES)))
+    return _is_trusted(_address(meta.get("REMOTE_ADDR")))
 
 
 def is_local(request) -> bool:
@@ -37,7 +44,7 @@ def is_local(request) -> bool:
     peer = _address(meta.get("REMOTE_ADDR"))
     if peer is None or not peer.is_loopback or from_trusted_proxy(meta):
         return False
-    return not meta.get(FORWARDED_FLAG) and not any(name.startswith(_FORWARDING) for name in meta)
+    return not meta.get(FORWARDED_FLAG) and not _carries_forwarding(meta)
 
 
 def client_ip(request) -> str | None:
@@ -48,7 +55,7 @@ def client_ip(request) -> str | None:
         hops = [hop.strip() for hop in meta.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
         for hop in reversed(hops):
             address = _address(hop)
-            if address is not None and not any(address in net for net in _trusted(tuple(settings.TRUSTED_PROXIES))):
+            if address is not None and not _is_trusted(address):
                 return str(address)
     return meta.get("REMOTE_ADDR")
 
@@ -62,7 +69,7 @@ class TrustedProxyHeaders:
 
     def __call__(self, request):
         meta = request.META
-        if any(name.startswith(_FORWARDING) for name in meta):
+        if _carries_forwarding(meta):
             meta[FORWARDED_FLAG] = True
             if not from_trusted_proxy(meta):
                 meta.pop("HTTP_X_FORWARDED_PROTO", None)
