@@ -4,18 +4,25 @@ SSE stream and the OpenAI-compatible endpoint.
 With Redis, every change is published after its commit on a channel per task, and a waiter wakes
 the moment it arrives (and still re-reads the row every few seconds, in case a message was lost).
 In embedded mode a waiter re-reads the row every `WAIT_POLL_SECONDS`. Either way the waiter gives its
-database connection back before it waits, and no worker is involved."""
+database connection back before it waits, and no worker is involved.
+
+Under the ASGI server, waiting is a coroutine (`task_watch_async`): one subscription per web process
+serves all of its waiters."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from contextlib import contextmanager
+import weakref
+from contextlib import asynccontextmanager, contextmanager
 
 import redis
+import redis.asyncio
 from django.conf import settings
 from django.db import connections, transaction
 
+from jimeng_server.metrics import WAITING_CLIENTS
 from jimeng_server.shared_redis import shared_redis
 
 log = logging.getLogger(__name__)
@@ -87,3 +94,109 @@ def _release_database() -> None:
     for connection in connections.all(initialized_only=True):
         if not connection.in_atomic_block:
             connection.close()
+
+
+# --- Waiting in an event loop (the ASGI server) ------------------------------------------------------
+# Each web process keeps one pattern subscription to every task's channel and wakes the waiters of a
+# task when its message comes: a waiter costs an Event, not a connection, a thread or a database
+# connection. While that subscription is down, waiters re-read their row every second instead, and
+# each is woken when it is back (a message may have been missed meanwhile).
+
+_PATTERN = _channel("*")
+_SAFETY_RECHECK_SECONDS = 30.0  # re-read even without a message: a lost one costs at most this
+_UNLISTENED_RECHECK_SECONDS = 1.0
+
+
+class _Hub:
+    def __init__(self, url: str):
+        self.url = url
+        self.waiters: dict[str, set[asyncio.Event]] = {}
+        self.listening = False
+        self.listener = asyncio.get_running_loop().create_task(self._listen())
+
+    def add(self, task_id: str) -> asyncio.Event:
+        event = asyncio.Event()
+        self.waiters.setdefault(task_id, set()).add(event)
+        return event
+
+    def discard(self, task_id: str, event: asyncio.Event) -> None:
+        events = self.waiters.get(task_id)
+        if events is not None:
+            events.discard(event)
+            if not events:
+                del self.waiters[task_id]
+
+    def _wake(self, task_id: str) -> None:
+        for event in self.waiters.get(task_id, ()):
+            event.set()
+
+    def _wake_all(self) -> None:
+        for events in self.waiters.values():
+            for event in events:
+                event.set()
+
+    async def _listen(self) -> None:
+        prefix = len(_PATTERN) - 1
+        while True:
+            client = redis.asyncio.Redis.from_url(self.url, socket_connect_timeout=2, health_check_interval=10)
+            try:
+                async with client.pubsub() as pubsub:
+                    await pubsub.psubscribe(_PATTERN)
+                    self.listening = True
+                    self._wake_all()
+                    while True:
+                        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5)
+                        if message is not None and message["type"] == "pmessage":
+                            self._wake(message["channel"].decode()[prefix:])
+            except (redis.RedisError, OSError):
+                log.info("The task-change subscription is down; waiters re-read their tasks meanwhile")
+            finally:
+                self.listening = False
+                await client.aclose()
+            self._wake_all()
+            await asyncio.sleep(1)
+
+
+_hubs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _hub() -> _Hub | None:
+    url = settings.CAPACITY_REDIS_URL or settings.CELERY_BROKER_URL
+    if not url.startswith(("redis://", "rediss://")):
+        return None
+    loop = asyncio.get_running_loop()
+    hub = _hubs.get(loop)
+    if hub is None:
+        hub = _hubs[loop] = _Hub(url)
+    return hub
+
+
+class _AsyncWatch:
+    def __init__(self, hub: _Hub | None, event: asyncio.Event | None):
+        self.hub, self.event = hub, event
+
+    async def wait(self, seconds: float) -> None:
+        """Return when a change may have happened, or after `seconds`."""
+        if self.event is None:
+            await asyncio.sleep(min(seconds, settings.WAIT_POLL_SECONDS))
+            return
+        recheck = _SAFETY_RECHECK_SECONDS if self.hub.listening else _UNLISTENED_RECHECK_SECONDS
+        try:
+            await asyncio.wait_for(self.event.wait(), min(seconds, recheck))
+        except TimeoutError:
+            pass
+        self.event.clear()
+
+
+@asynccontextmanager
+async def task_watch_async(task_id: str):
+    """`task_watch` for a coroutine: read the row after entering, and nothing is missed."""
+    hub = _hub()
+    event = hub.add(task_id) if hub is not None else None
+    WAITING_CLIENTS.inc()
+    try:
+        yield _AsyncWatch(hub, event)
+    finally:  # also when the client went away: the server cancels the wait
+        WAITING_CLIENTS.dec()
+        if hub is not None:
+            hub.discard(task_id, event)

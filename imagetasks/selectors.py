@@ -2,11 +2,12 @@
 
 import time
 
+from asgiref.sync import sync_to_async
 from django.db.models import QuerySet
 
 from jimeng_server.errors import NotFound
 
-from .events import task_watch
+from .events import task_watch, task_watch_async
 from .models import ImageTask
 
 
@@ -69,6 +70,38 @@ def task_status_changes(*, task_id: str, owner: str | None = None, seconds: floa
         while not task.is_terminal and (left := deadline - time.monotonic()) > 0:
             watch.wait(min(left, idle))
             task = task_get(task_id=task_id, owner=owner)
+            if task.status != last:
+                last, quiet_since = task.status, time.monotonic()
+                yield task
+            elif time.monotonic() - quiet_since >= idle:
+                quiet_since = time.monotonic()
+                yield None
+
+
+# The same two waits for a coroutine (the ASGI server): the wait holds no thread and no database
+# connection; each read is one short hop to a thread of the server's pool.
+_task_get = sync_to_async(task_get, thread_sensitive=False)
+
+
+async def task_wait_async(*, task_id: str, owner: str | None = None, seconds: float) -> ImageTask:
+    deadline = time.monotonic() + seconds
+    async with task_watch_async(task_id) as watch:
+        task = await _task_get(task_id=task_id, owner=owner)
+        while not task.is_terminal and (left := deadline - time.monotonic()) > 0:
+            await watch.wait(left)
+            task = await _task_get(task_id=task_id, owner=owner)
+    return task
+
+
+async def task_status_changes_async(*, task_id: str, owner: str | None = None, seconds: float, idle: float):
+    deadline = time.monotonic() + seconds
+    async with task_watch_async(task_id) as watch:
+        task = await _task_get(task_id=task_id, owner=owner)
+        yield task
+        last, quiet_since = task.status, time.monotonic()
+        while not task.is_terminal and (left := deadline - time.monotonic()) > 0:
+            await watch.wait(max(0.05, min(left, idle - (time.monotonic() - quiet_since))))
+            task = await _task_get(task_id=task_id, owner=owner)
             if task.status != last:
                 last, quiet_since = task.status, time.monotonic()
                 yield task

@@ -5,7 +5,7 @@ import logging
 from datetime import UTC
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from drf_spectacular.utils import inline_serializer
 from rest_framework import exceptions, parsers, serializers, status
 from rest_framework.response import Response
@@ -21,6 +21,22 @@ def timestamp(value):
     if value is None:
         return None
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class DeferredResponse(HttpResponse):
+    """An answer that must first wait (a long-poll, an OpenAI-compatible wait). The view returns this
+    placeholder at once, and the ASGI server (jimeng_server/asgi.py) awaits `resolve()` in its event
+    loop — no thread is held meanwhile — and sends the response it gives, with the headers the
+    middleware put on the placeholder. Only under that server: a view asks `waits_async(request)`."""
+
+    def __init__(self, resolve):
+        super().__init__()
+        self.resolve = resolve
+
+
+def waits_async(request) -> bool:
+    """Whether this request is served by the ASGI server, which can wait without a thread."""
+    return getattr(request, "waits_async", False)
 
 
 def ok(data, *, status_code: int = status.HTTP_200_OK) -> Response:

@@ -15,7 +15,7 @@ import logging
 
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
@@ -34,6 +34,11 @@ GENERATION_SECONDS = Histogram(
 FAILURES = Counter("jimeng_task_failures", "Tasks that ended failed, by error code.", ["provider", "code"])
 RETRIES = Counter(
     "jimeng_task_retries", "Retryable upstream errors that sent a task back to pending.", ["provider", "code"]
+)
+WAITING_CLIENTS = Gauge(
+    "jimeng_waiting_clients",
+    "Clients waiting on a task right now (long-poll, SSE, OpenAI waits) in the web processes.",
+    multiprocess_mode="livesum",
 )
 WEBHOOK_DELIVERIES = Counter("jimeng_webhook_deliveries", "Webhook delivery attempts, by outcome.", ["outcome"])
 

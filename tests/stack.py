@@ -147,6 +147,32 @@ class Stack:
             raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
         return done.stdout
 
+    def web_command(self, server: str, workers: int, threads: int) -> list[str]:
+        """The web server as the Procfile runs it (`uvicorn`: uvicorn workers under gunicorn), or the
+        alternatives the benchmark compares it with."""
+        bind = f"127.0.0.1:{self.port}"
+        gunicorn = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--bind",
+            bind,
+            "--workers",
+            str(workers),
+            "--access-logfile",
+            "-",
+        ]
+        if server == "uvicorn":
+            return [*gunicorn, "--worker-class", "uvicorn_worker.UvicornWorker", "jimeng_server.asgi:application"]
+        if server == "gthread":
+            return [*gunicorn, "--threads", str(threads), "jimeng_server.wsgi:application"]
+        if server == "granian":
+            return [
+                sys.executable, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1",
+                "--port", str(self.port), "--workers", str(workers), "jimeng_server.asgi:application",
+            ]  # fmt: skip
+        raise ValueError(server)
+
     def start(
         self,
         *,
@@ -156,6 +182,7 @@ class Stack:
         beat: bool = False,
         web_workers: int = 1,
         web_threads: int = 8,
+        web_server: str = "uvicorn",
     ) -> Stack:
         self.manage("migrate", "--noinput", "-v", "0")
         if worker:
@@ -164,23 +191,7 @@ class Stack:
             self.start_worker("worker_io", pool="threads", concurrency=32, queue="imagetasks-io", wait=False)
         if webhook_worker:  # as the Procfile's `webhooks` process
             self.start_worker("webhooks", pool="threads", concurrency=16, queue="webhooks", wait=False)
-        self._spawn(
-            "web",
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "jimeng_server.wsgi:application",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--workers",
-                str(web_workers),
-                "--threads",
-                str(web_threads),
-                "--access-logfile",
-                "-",
-            ],
-        )
+        self._spawn("web", self.web_command(web_server, web_workers, web_threads))
         wait_for(self._healthy, timeout=30, what=f"web server on {self.base_url}\n{self.log('web')}")
         if worker:
             self.wait_worker_ready()

@@ -29,10 +29,11 @@ from jimeng_server.ids import new_id
 from providers.images import images_delete
 from users.models import USER_ID_PATTERN
 
-from .. import selectors, services
+from .. import services
 from ..models import UPLOADS, Status
 from ..representation import image_url
 from .serializers import USER_ID_MESSAGE
+from .waiting import answer_when_done
 
 # OpenAI's own model names run on our default model.
 OPENAI_MODEL_NAMES = {"dall-e-2", "dall-e-3", "gpt-image-1", "gpt-image-1-mini"}
@@ -118,7 +119,16 @@ class _OpenAIView(APIView):
         return super().finalize_response(request, response, *args, **kwargs)
 
     def _answer(self, request, task, data):
-        task = selectors.task_wait(task_id=task.id, seconds=settings.OPENAI_WAIT_SECONDS)
+        return answer_when_done(
+            self,
+            request,
+            task=task,
+            owner=None,
+            seconds=settings.OPENAI_WAIT_SECONDS,
+            answer=lambda task: self._images_or_status(request, task, data),
+        )
+
+    def _images_or_status(self, request, task, data):
         created = int(time.time())
         if task.status == Status.COMPLETED:
             images = (task.result or {}).get("images", [])[: data["n"]]

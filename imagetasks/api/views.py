@@ -27,6 +27,7 @@ from .serializers import (
     TaskPageOut,
     TaskSummaryOut,
 )
+from .waiting import answer_when_done, status_changes
 
 CREATED = {
     202: envelope("TaskCreated", TaskCreatedOut()),
@@ -124,15 +125,20 @@ def _prefer_wait(request) -> int:
     return min(int(match.group(1)), settings.LONG_POLL_MAX_SECONDS) if match else 0
 
 
-def _task_answer(request, task_id: str, shape):
+def _task_answer(view, request, task_id: str, shape):
     """One task, right away or (with `Prefer: wait=N`) once terminal, in the given shape."""
     owner = principal(request).owner_filter()
     wait = _prefer_wait(request)
+    task = selectors.task_get(task_id=task_id, owner=owner)
     if not wait:
-        return ok(shape(selectors.task_get(task_id=task_id, owner=owner), request))
-    response = ok(shape(selectors.task_wait(task_id=task_id, owner=owner, seconds=wait), request))
-    response["Preference-Applied"] = f"wait={wait}"
-    return response
+        return ok(shape(task, request))
+
+    def answer(task):
+        response = ok(shape(task, request))
+        response["Preference-Applied"] = f"wait={wait}"
+        return response
+
+    return answer_when_done(view, request, task=task, owner=owner, seconds=wait, answer=answer)
 
 
 class ImageTaskResultView(APIView):
@@ -140,13 +146,13 @@ class ImageTaskResultView(APIView):
         responses=SUMMARY, parameters=[PREFER_WAIT], summary="Poll a task: status, and the image once completed"
     )
     def get(self, request, task_id: str):
-        return _task_answer(request, task_id, task_summary)
+        return _task_answer(self, request, task_id, task_summary)
 
 
 class TaskDetailView(APIView):
     @extend_schema(responses=DETAIL, parameters=[PREFER_WAIT], summary="Everything about one task")
     def get(self, request, task_id: str):
-        return _task_answer(request, task_id, task_detail)
+        return _task_answer(self, request, task_id, task_detail)
 
 
 class EventStreamRenderer(BaseRenderer):
@@ -181,13 +187,23 @@ class TaskEventsView(APIView):
         owner = principal(request).owner_filter()
         selectors.task_get(task_id=task_id, owner=owner)  # a 404 in the envelope before any streaming
 
-        def stream():
-            changes = selectors.task_status_changes(
-                task_id=task_id, owner=owner, seconds=settings.SSE_MAX_SECONDS, idle=settings.SSE_KEEPALIVE_SECONDS
-            )
-            for task in changes:
-                yield _sse("status", task_detail(task, request) if task is not None else None)
-            yield _sse("end", {"task_id": task_id})
+        changes = status_changes(request, task_id=task_id, owner=owner)
+
+        def frame(task) -> str:
+            return _sse("status", task_detail(task, request) if task is not None else None)
+
+        if hasattr(changes, "__aiter__"):
+
+            async def stream():
+                async for task in changes:
+                    yield frame(task)
+                yield _sse("end", {"task_id": task_id})
+        else:
+
+            def stream():
+                for task in changes:
+                    yield frame(task)
+                yield _sse("end", {"task_id": task_id})
 
         response = StreamingHttpResponse(stream(), content_type="text/event-stream; charset=utf-8")
         response["Cache-Control"] = "no-cache"
@@ -256,4 +272,4 @@ class ExternalTaskView(APIView):
     def get(self, request, user_id: str, external_task_id: str):
         principal(request).check_user(user_id)
         task = selectors.task_get_by_external_id(user_id=user_id, external_task_id=external_task_id)
-        return _task_answer(request, task.id, task_detail)
+        return _task_answer(self, request, task.id, task_detail)
