@@ -63,6 +63,12 @@ class ImageTask(models.Model):
     # Set in the same update that ends the task, cleared when its delivery is recorded: a crash in
     # between cannot lose the webhook (the reconciler records it).
     webhook_due = models.BooleanField(default=False)
+    # A transactional outbox: a create only writes the row, with this set; a worker's dispatcher
+    # (imagetasks/dispatcher.py) sends the Celery message and clears it. A crash in between loses
+    # nothing: the reconciler sends any pending task that is still waiting for its message. A time,
+    # not a flag: the index serves "the oldest first" as a range scan (SQLite never uses an index
+    # for a bare boolean column in WHERE).
+    outbox_since = models.DateTimeField("waiting for its first message since", null=True, blank=True)
     created_at = models.DateTimeField("created", auto_now_add=True)
     started_at = models.DateTimeField("started", null=True, blank=True)
     finished_at = models.DateTimeField("finished", null=True, blank=True)
@@ -83,6 +89,7 @@ class ImageTask(models.Model):
             models.Index(fields=["user", "created_at"], name="imagetask_user_created"),
             models.Index(fields=["status", "updated_at"], name="imagetask_status_updated"),
             models.Index(fields=["provider", "waiting_since"], name="imagetask_waiting"),
+            models.Index(fields=["outbox_since"], name="imagetask_outbox"),
         ]
 
     def __str__(self) -> str:

@@ -10,10 +10,16 @@ from jimeng_server.errors import NotFound
 from .events import task_watch, task_watch_async
 from .models import ImageTask
 
+# What a poll's answer (representation.task_summary) reads: a poll loads nothing else.
+SUMMARY_FIELDS = ("id", "status", "provider", "result", "error_code", "error_message")
 
-def task_get(*, task_id: str, owner: str | None = None) -> ImageTask:
-    """The task; with an `owner`, only if it is that user's (anyone else's is "not found")."""
-    tasks = ImageTask.objects.filter(user_id=owner) if owner is not None else ImageTask.objects
+
+def task_get(*, task_id: str, owner: str | None = None, fields: tuple[str, ...] | None = None) -> ImageTask:
+    """The task (only `fields`, if given); with an `owner`, only if it is that user's (anyone
+    else's is "not found"). One lookup by primary key."""
+    tasks = ImageTask.objects.filter(user_id=owner) if owner is not None else ImageTask.objects.all()
+    if fields is not None:
+        tasks = tasks.only(*fields)
     try:
         return tasks.get(pk=task_id)
     except ImageTask.DoesNotExist:

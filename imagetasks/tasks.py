@@ -6,7 +6,7 @@ import time
 from celery import shared_task
 from django.conf import settings
 
-from . import services
+from . import dispatcher, services  # noqa: F401  (dispatcher: the outbox thread, started with the worker)
 from .services import scheduling
 
 

@@ -1,6 +1,7 @@
 """The API's envelope, shared by every app: `{"success": true, "data": ...}` on success and
 `{"success": false, "message": ...}` on failure, whatever raised it."""
 
+import copy
 import logging
 from datetime import UTC
 
@@ -37,6 +38,20 @@ class DeferredResponse(HttpResponse):
 def waits_async(request) -> bool:
     """Whether this request is served by the ASGI server, which can wait without a thread."""
     return getattr(request, "waits_async", False)
+
+
+class FieldsBuiltOnce:
+    """For serializers that only validate a request: DRF deep-copies every declared field for every
+    instance (~1.5 ms of a create). Here the deep copy is made once per class, and each instance
+    binds shallow copies of it (a field's validators and messages are read-only, and shared)."""
+
+    def get_fields(self):
+        cls = type(self)
+        fields = cls.__dict__.get("_fields_built_once")
+        if fields is None:
+            fields = super().get_fields()
+            cls._fields_built_once = fields
+        return {name: copy.copy(field) for name, field in fields.items()}
 
 
 def ok(data, *, status_code: int = status.HTTP_200_OK) -> Response:

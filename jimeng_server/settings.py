@@ -366,6 +366,10 @@ POLL_FACTOR = env.float("POLL_FACTOR", default=0.1)
 # generates (how the original Go server worked). Never in production: one generation per process.
 WORKER_BLOCKING_POLL = env.bool("WORKER_BLOCKING_POLL", default=False)
 
+# How often a worker's dispatcher looks for new tasks when the outbox was empty (a create's message
+# leaves from there: this bounds what it adds to a task's start).
+OUTBOX_POLL_SECONDS = env.float("OUTBOX_POLL_SECONDS", default=0.05)
+
 # --- imagetasks: waiting on a task, and the OpenAI-compatible endpoints -------------------------------
 # Waiting on a task (`Prefer: wait=N`, the SSE stream, the OpenAI endpoint): the longest long-poll,
 # the longest stream, the keep-alive of a quiet stream, and (without Redis) how often to look.

@@ -18,32 +18,52 @@ def _new(**kwargs):
     return services.task_create(user_id="user_123", prompt="a cat", **kwargs)
 
 
-def test_create_enqueues_after_commit(django_capture_on_commit_callbacks, monkeypatch):
+def test_create_only_writes_the_row_into_the_outbox(django_capture_on_commit_callbacks, sent):
+    with django_capture_on_commit_callbacks(execute=True):
+        task = _new()
+    assert sent == []  # no broker round trip on a create's path
+    assert ImageTask.objects.get(pk=task.id).outbox_since is not None
+
+
+def test_the_dispatcher_sends_each_new_task_once_to_the_default_queue(monkeypatch):
+    tasks = [_new() for _ in range(3)]
     seen = []
 
-    def send(name, args, **kwargs):  # what a worker receiving the message at once would find
-        seen.append((args, ImageTask.objects.filter(pk=args[0], status=Status.PENDING).exists()))
+    def send(name, args, **options):  # what a worker receiving the message at once would find
+        row = ImageTask.objects.get(pk=args[0])
+        seen.append((name, args, options, row.status, row.outbox_since))
 
     monkeypatch.setattr("imagetasks.services.scheduling.send", send)
+    assert services.outbox_dispatch() == 3
+    assert services.outbox_dispatch() == 0  # claimed: never sent twice
+    options = {"countdown": None, "queue": "imagetasks", "priority": 6}
+    assert seen == [("imagetasks.process", (task.id,), options, Status.PENDING, None) for task in tasks]
+
+
+def test_a_task_canceled_in_the_outbox_is_not_sent(sent):
+    task = _new()
+    services.task_cancel(task_id=task.id)
+    assert services.outbox_dispatch() == 0
+    assert sent == [] and ImageTask.objects.get(pk=task.id).outbox_since is None
+
+
+def test_broker_down_at_dispatch_loses_nothing(settings, monkeypatch, django_capture_on_commit_callbacks):
+    sent, broker_up = [], False
+
+    def send(name, args, **options):
+        if not broker_up:
+            raise ConnectionError("broker unreachable")
+        sent.append((name, args))
+
+    monkeypatch.setattr("imagetasks.services.scheduling.send", send)
+    task = _new()
+    services.outbox_dispatch()  # claimed, and the send failed (logged)
+    broker_up = True
+    settings.TASK_REQUEUE_AFTER_SECONDS = 0
+    ImageTask.objects.filter(pk=task.id).update(updated_at=timezone.now() - timedelta(seconds=5))
     with django_capture_on_commit_callbacks(execute=True):
-        task = _new()
-    assert seen == [((task.id,), True)]
-
-
-def test_create_sends_to_the_default_queue(django_capture_on_commit_callbacks, sent):
-    with django_capture_on_commit_callbacks(execute=True):
-        task = _new()
-    assert sent == [("process", (task.id,), {"countdown": None, "queue": "imagetasks", "priority": 6})]
-
-
-def test_broker_down_at_create_loses_nothing(django_capture_on_commit_callbacks, monkeypatch):
-    def broker_down(*args, **kwargs):
-        raise ConnectionError("broker unreachable")
-
-    monkeypatch.setattr("imagetasks.services.scheduling.send", broker_down)
-    with django_capture_on_commit_callbacks(execute=True):
-        task = _new()
-    assert ImageTask.objects.get(pk=task.id).status == Status.PENDING  # the reconciler will enqueue it
+        services.tasks_reconcile()
+    assert sent == [("imagetasks.process", (task.id,))]  # the reconciler sends what was not sent
 
 
 def test_submit_persists_the_upstream_id_then_polls():

@@ -59,6 +59,10 @@ def user_delete(*, user_id: str) -> None:
     user_get(user_id=user_id).delete()
 
 
+def user_exists(*, user_id: str) -> bool:
+    return User.objects.filter(pk=user_id).exists()
+
+
 def user_get_or_create_implicit(*, user_id: str) -> User:
     """A task may name a user the server has never seen (the seed's workflow does): that user is
     created then, without email, so the task has an owner and `/tasks/user/<id>` finds it."""

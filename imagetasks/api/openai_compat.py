@@ -22,7 +22,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from jimeng_server.api import error_responses
+from jimeng_server.api import FieldsBuiltOnce, error_responses
 from jimeng_server.auth import principal
 from jimeng_server.errors import InvalidInput
 from jimeng_server.ids import new_id
@@ -40,7 +40,7 @@ OPENAI_MODEL_NAMES = {"dall-e-2", "dall-e-3", "gpt-image-1", "gpt-image-1-mini"}
 DEFAULT_USER = "openai"
 
 
-class GenerationRequest(serializers.Serializer):
+class GenerationRequest(FieldsBuiltOnce, serializers.Serializer):
     prompt = serializers.CharField()
     model = serializers.CharField(required=False, allow_blank=True)
     n = serializers.IntegerField(required=False, default=1, min_value=1, max_value=4)

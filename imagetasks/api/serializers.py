@@ -4,6 +4,7 @@ reads (the reading itself is imagetasks/representation.py)."""
 from django.core.validators import URLValidator
 from rest_framework import serializers
 
+from jimeng_server.api import FieldsBuiltOnce
 from users.models import USER_ID_PATTERN
 
 from ..models import Status
@@ -11,7 +12,7 @@ from ..models import Status
 USER_ID_MESSAGE = "must be 1-64 characters: letters, digits and _ . : @ - (starting with a letter or digit)."
 
 
-class TaskCreateSerializer(serializers.Serializer):
+class TaskCreateSerializer(FieldsBuiltOnce, serializers.Serializer):
     user_id = serializers.RegexField(
         USER_ID_PATTERN,
         max_length=64,

@@ -129,9 +129,10 @@ def _task_answer(view, request, task_id: str, shape):
     """One task, right away or (with `Prefer: wait=N`) once terminal, in the given shape."""
     owner = principal(request).owner_filter()
     wait = _prefer_wait(request)
-    task = selectors.task_get(task_id=task_id, owner=owner)
     if not wait:
-        return ok(shape(task, request))
+        fields = selectors.SUMMARY_FIELDS if shape is task_summary else None
+        return ok(shape(selectors.task_get(task_id=task_id, owner=owner, fields=fields), request))
+    task = selectors.task_get(task_id=task_id, owner=owner)
 
     def answer(task):
         response = ok(shape(task, request))

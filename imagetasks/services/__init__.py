@@ -1,6 +1,7 @@
 """Writes of image tasks, by sub-domain:
 
-- `create`: validate, reserve the user's limits, write, send to a worker on commit; Idempotency-Key.
+- `create`: validate, reserve the user's limits, write (into the outbox); Idempotency-Key.
+- `outbox`: send new tasks' first messages, from a worker (the transactional outbox).
 - `limits`: a user's limits as atomic reservations.
 - `run`: a worker's turns — claim and submit or generate; poll; store the images.
 - `lifecycle`: the claimed task's state machine — end (completed, failed), defer a retryable failure.
@@ -16,6 +17,7 @@ from .actions import task_cancel, task_cancel_upstream, task_retry
 from .create import task_create, task_create_idempotent
 from .lifecycle import task_claim, task_complete, task_defer, task_fail
 from .limits import active_counters_resync, limits_give_back, limits_take
+from .outbox import outbox_dispatch
 from .reconcile import records_expired_delete, tasks_reconcile
 from .run import generation_request, task_poll, task_process
 from .scheduling import NextStep, task_enqueue_on_commit, task_schedule
@@ -28,6 +30,7 @@ __all__ = [
     "generation_request",
     "limits_give_back",
     "limits_take",
+    "outbox_dispatch",
     "records_expired_delete",
     "task_cancel",
     "task_cancel_upstream",

@@ -1,5 +1,6 @@
-"""Creating a task: validated against its model, limits reserved, written, and sent to a worker once
-committed; behind an Idempotency-Key, at most once per key."""
+"""Creating a task: validated against its model, limits reserved, and written — in the outbox, from
+which a worker's dispatcher sends it on (services/outbox.py); behind an Idempotency-Key, at most once
+per key."""
 
 from __future__ import annotations
 
@@ -14,11 +15,10 @@ from jimeng_server.errors import Conflict, InvalidInput
 from jimeng_server.ids import new_id
 from jimeng_server.outbound import OutboundBlocked, url_check
 from providers import registry
-from users.services import user_get_or_create_implicit
+from users.services import user_exists, user_get_or_create_implicit
 
 from ..models import IdempotencyKey, ImageTask
 from .limits import limits_give_back, limits_take
-from .scheduling import task_enqueue_on_commit
 
 
 def task_create(
@@ -82,22 +82,27 @@ def task_create(
     if external_task_id and ImageTask.objects.filter(user_id=user_id, external_task_id=external_task_id).exists():
         raise taken
     reserved = limits_take(user_id=user_id)
+    row = {
+        "id": task_id or new_id(),
+        "user_id": user_id,
+        "external_task_id": external_task_id,
+        "provider": provider,
+        "model": spec.id,
+        "prompt": prompt,
+        "params": params,
+        "attempts_limit": settings.TASK_MAX_ATTEMPTS,
+        "webhook_url": webhook_url,
+        "webhook_events": webhook_events,
+        "outbox_since": timezone.now(),  # the message is sent by a worker's dispatcher (services/outbox.py)
+    }
     try:
-        with transaction.atomic():
-            user = user_get_or_create_implicit(user_id=user_id)
-            task = ImageTask.objects.create(
-                id=task_id or new_id(),
-                user=user,
-                external_task_id=external_task_id,
-                provider=provider,
-                model=spec.id,
-                prompt=prompt,
-                params=params,
-                attempts_limit=settings.TASK_MAX_ATTEMPTS,
-                webhook_url=webhook_url,
-                webhook_events=webhook_events,
-            )
-            task_enqueue_on_commit(task_id=task.id, provider=provider)
+        if user_exists(user_id=user_id):
+            # The common case is one statement: the shortest hold of SQLite's one write lock.
+            task = ImageTask.objects.create(**row)
+        else:
+            with transaction.atomic():  # a new user and their first task, or neither
+                user_get_or_create_implicit(user_id=user_id)
+                task = ImageTask.objects.create(**row)
     except IntegrityError:  # the same external id, created concurrently
         limits_give_back(reserved)
         raise taken from None
