@@ -31,6 +31,8 @@ def test_inspect_and_purge(make_stack, redis_url):
     for n in range(3):
         stack.create_task(prompt=f"p{n}", size="512x512")
     client = redis.Redis.from_url(redis_url)
+    assert client.llen("imagetasks\x06\x166") == 0  # in the outbox: a worker's dispatcher sends them
+    stack.manage("reconcile")  # with no worker at all, the reconciler does
     assert client.llen("imagetasks\x06\x166") == 3
 
     assert "Purged 3 messages" in _celery(stack, "purge", "-f", "-Q", "imagetasks")

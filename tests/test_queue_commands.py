@@ -15,6 +15,8 @@ def _depth(stack) -> int:
 def test_clearing_the_queue_loses_no_pending_task(make_stack, redis_url):
     stack = make_stack(broker_url=redis_url, env={"TASK_REQUEUE_AFTER_SECONDS": "0"}).start(worker=False)
     ids = [stack.create_task(prompt=f"p{n}", size="512x512") for n in range(3)]
+    assert "Broker (redis) queue 'imagetasks': 0 message(s) waiting" in stack.manage("queue_status")  # the outbox
+    stack.manage("reconcile")  # no worker, so no outbox dispatcher: the reconciler sends them
     status = stack.manage("queue_status")
     assert "Broker (redis) queue 'imagetasks': 3 message(s) waiting" in status
     assert re.search(r"pending\s+3", status)

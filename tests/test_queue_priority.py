@@ -10,9 +10,11 @@ HIGH, LOW = "imagetasks", "imagetasks\x06\x166"
 
 
 def test_new_tasks_queue_below_polls(make_stack, redis_url):
-    stack = make_stack(broker_url=redis_url, env={"LOCAL_PROVIDER_LATENCY_SECONDS": "60"}).start(worker=False)
+    env = {"LOCAL_PROVIDER_LATENCY_SECONDS": "60", "TASK_REQUEUE_AFTER_SECONDS": "0"}
+    stack = make_stack(broker_url=redis_url, env=env).start(worker=False)
     for n in range(3):
         stack.create_task(prompt=f"p{n}", size="512x512")
+    stack.manage("reconcile")  # no worker, so no outbox dispatcher: the reconciler sends them
     client = redis.Redis.from_url(redis_url)
     assert (client.llen(HIGH), client.llen(LOW)) == (0, 3)
     assert "queue 'imagetasks': 3 message(s) waiting" in stack.manage("queue_status")  # every priority counted

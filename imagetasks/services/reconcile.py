@@ -24,7 +24,8 @@ from .webhooks import webhooks_reconcile
 
 def tasks_reconcile() -> dict:
     """Periodic repair (celery beat). Safe to run anywhere, any number of times:
-    - a pending task whose wake-up was lost is enqueued again;
+    - a pending task whose wake-up was lost is enqueued again (also one still in the outbox: no
+      dispatcher is running);
     - a processing task with an upstream id whose poll is overdue gets a poll (never a new submit);
     - a processing task without one whose worker vanished (lease expired) goes back to pending;
     - a concurrency slot still counted for a task that is not running is given back."""
@@ -34,7 +35,13 @@ def tasks_reconcile() -> dict:
     report["webhooks"] = webhooks_reconcile(stale)
     report["counters"] = active_counters_resync(stale)
     pending = ImageTask.objects.filter(status=Status.PENDING, updated_at__lt=stale, waiting_since__isnull=True)
-    for task_id, provider, next_at in pending.values_list("id", "provider", "next_attempt_at"):
+    for task_id, provider, next_at, outbox_since in pending.values_list(
+        "id", "provider", "next_attempt_at", "outbox_since"
+    ):
+        if outbox_since is not None and not ImageTask.objects.filter(pk=task_id, outbox_since__isnull=False).update(
+            outbox_since=None
+        ):
+            continue  # a dispatcher sent it meanwhile
         if next_at is None or next_at < stale:
             task_enqueue_on_commit(task_id=task_id, provider=provider)
             report["requeued"] += 1
