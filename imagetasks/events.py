@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 import weakref
 from contextlib import asynccontextmanager, contextmanager
@@ -174,18 +175,33 @@ def _hub() -> _Hub | None:
 class _AsyncWatch:
     def __init__(self, hub: _Hub | None, event: asyncio.Event | None):
         self.hub, self.event = hub, event
+        self.recheck_at = self._next_recheck()
 
-    async def wait(self, seconds: float) -> None:
-        """Return when a change may have happened, or after `seconds`."""
+    @staticmethod
+    def _next_recheck() -> float:
+        # Spread: a thousand waiters that came together must not all re-read at the same instant.
+        return time.monotonic() + _SAFETY_RECHECK_SECONDS * random.uniform(0.75, 1.25)
+
+    async def wait(self, seconds: float) -> bool:
+        """Wait until the task may have changed, or `seconds` pass. True when it is worth reading the
+        row again (a change announced, a safety re-check due, or no subscription to rely on); False
+        when only the time ran out — a caller sending a keep-alive then need not read anything."""
         if self.event is None:
             await asyncio.sleep(min(seconds, settings.WAIT_POLL_SECONDS))
-            return
-        recheck = _SAFETY_RECHECK_SECONDS if self.hub.listening else _UNLISTENED_RECHECK_SECONDS
+            return True
+        if not self.hub.listening:
+            seconds = min(seconds, _UNLISTENED_RECHECK_SECONDS)
         try:
-            await asyncio.wait_for(self.event.wait(), min(seconds, recheck))
+            await asyncio.wait_for(self.event.wait(), max(0.0, min(seconds, self.recheck_at - time.monotonic())))
         except TimeoutError:
             pass
-        self.event.clear()
+        if self.event.is_set():
+            self.event.clear()
+            return True
+        if time.monotonic() >= self.recheck_at or not self.hub.listening:
+            self.recheck_at = self._next_recheck()
+            return True
+        return False
 
 
 @asynccontextmanager

@@ -1,5 +1,6 @@
 """Reads of image tasks."""
 
+import random
 import time
 
 from asgiref.sync import sync_to_async
@@ -94,23 +95,25 @@ async def task_wait_async(*, task_id: str, owner: str | None = None, seconds: fl
     async with task_watch_async(task_id) as watch:
         task = await _task_get(task_id=task_id, owner=owner)
         while not task.is_terminal and (left := deadline - time.monotonic()) > 0:
-            await watch.wait(left)
-            task = await _task_get(task_id=task_id, owner=owner)
+            if await watch.wait(left) or deadline <= time.monotonic():
+                task = await _task_get(task_id=task_id, owner=owner)
     return task
 
 
 async def task_status_changes_async(*, task_id: str, owner: str | None = None, seconds: float, idle: float):
     deadline = time.monotonic() + seconds
+    idle *= random.uniform(0.7, 1.0)  # streams opened together do not all send their keep-alives together
     async with task_watch_async(task_id) as watch:
         task = await _task_get(task_id=task_id, owner=owner)
         yield task
         last, quiet_since = task.status, time.monotonic()
         while not task.is_terminal and (left := deadline - time.monotonic()) > 0:
-            await watch.wait(max(0.05, min(left, idle - (time.monotonic() - quiet_since))))
-            task = await _task_get(task_id=task_id, owner=owner)
-            if task.status != last:
-                last, quiet_since = task.status, time.monotonic()
-                yield task
-            elif time.monotonic() - quiet_since >= idle:
+            if await watch.wait(max(0.05, min(left, idle - (time.monotonic() - quiet_since)))):
+                task = await _task_get(task_id=task_id, owner=owner)  # read only when it may have changed
+                if task.status != last:
+                    last, quiet_since = task.status, time.monotonic()
+                    yield task
+                    continue
+            if time.monotonic() - quiet_since >= idle:
                 quiet_since = time.monotonic()
                 yield None
