@@ -24,7 +24,7 @@ from django.conf import settings
 from django.db import connections, transaction
 
 from jimeng_server.metrics import WAITING_CLIENTS
-from jimeng_server.shared_redis import shared_redis
+from jimeng_server.shared_redis import shared_redis, shared_redis_url
 
 log = logging.getLogger(__name__)
 
@@ -162,8 +162,8 @@ _hubs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _hub() -> _Hub | None:
-    url = settings.CAPACITY_REDIS_URL or settings.CELERY_BROKER_URL
-    if not url.startswith(("redis://", "rediss://")):
+    url = shared_redis_url()
+    if url is None:
         return None
     loop = asyncio.get_running_loop()
     hub = _hubs.get(loop)

@@ -19,6 +19,8 @@ from django.core.handlers.exception import response_for_exception
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "jimeng_server.settings")
 django.setup(set_prefix=False)
 
+from django.db import close_old_connections  # noqa: E402
+
 from jimeng_server.api import DeferredResponse  # noqa: E402  (needs the settings)
 
 
@@ -53,8 +55,6 @@ class Handler(ASGIHandler):
     def _respond(self, request):
         # A pool thread keeps its own database connections: the checks Django's request signals make
         # (unusable or older than CONN_MAX_AGE: closed) are made here, in the thread that owns them.
-        from django.db import close_old_connections
-
         close_old_connections()
         return self.get_response(request)
 

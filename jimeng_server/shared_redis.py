@@ -11,12 +11,17 @@ from django.conf import settings
 
 
 @functools.cache
-def _client(url: str) -> redis.Redis | None:
-    if not url.startswith(("redis://", "rediss://")):
-        return None
+def _client(url: str) -> redis.Redis:
     # Short timeouts: a Redis that is down or unreachable answers an error at once, never a hang.
     return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30)
 
 
+def shared_redis_url() -> str | None:
+    """The shared Redis's URL, or None in embedded mode."""
+    url = settings.CAPACITY_REDIS_URL or settings.CELERY_BROKER_URL
+    return url if url.startswith(("redis://", "rediss://")) else None
+
+
 def shared_redis() -> redis.Redis | None:
-    return _client(settings.CAPACITY_REDIS_URL or settings.CELERY_BROKER_URL)
+    url = shared_redis_url()
+    return _client(url) if url is not None else None

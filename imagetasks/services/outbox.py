@@ -22,9 +22,8 @@ def outbox_dispatch(*, limit: int = 500) -> int:
     claimed = []
     with transaction.atomic():  # one hold of SQLite's write lock for the batch
         for task_id, provider, status in rows:
-            if ImageTask.objects.filter(pk=task_id, outbox_since__isnull=False).update(outbox_since=None) and (
-                status == Status.PENDING
-            ):
+            taken = ImageTask.objects.filter(pk=task_id, outbox_since__isnull=False).update(outbox_since=None)
+            if taken and status == Status.PENDING:  # one canceled meanwhile leaves the outbox unsent
                 claimed.append((task_id, provider))
     for task_id, provider in claimed:
         task_schedule(task_id=task_id, step=NextStep("process", 0, provider=provider))

@@ -38,13 +38,13 @@ def tasks_reconcile() -> dict:
     for task_id, provider, next_at, outbox_since in pending.values_list(
         "id", "provider", "next_attempt_at", "outbox_since"
     ):
-        if outbox_since is not None and not ImageTask.objects.filter(pk=task_id, outbox_since__isnull=False).update(
-            outbox_since=None
-        ):
+        if next_at is not None and next_at >= stale:
+            continue
+        in_outbox = ImageTask.objects.filter(pk=task_id, outbox_since__isnull=False)
+        if outbox_since is not None and not in_outbox.update(outbox_since=None):
             continue  # a dispatcher sent it meanwhile
-        if next_at is None or next_at < stale:
-            task_enqueue_on_commit(task_id=task_id, provider=provider)
-            report["requeued"] += 1
+        task_enqueue_on_commit(task_id=task_id, provider=provider)
+        report["requeued"] += 1
     processing = ImageTask.objects.filter(status=Status.PROCESSING)
     overdue_polls = processing.exclude(upstream_task_id="").filter(
         Q(next_attempt_at__lt=stale) | Q(lease_expires_at__lt=now)
