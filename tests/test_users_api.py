@@ -1,10 +1,14 @@
 """The seed's users endpoints: create, read, look up by email, update, delete."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from imagetasks.models import ImageTask
 from imagetasks.services import task_create
+from users.models import User
+from users.services import user_delete
 
 pytestmark = pytest.mark.django_db
 USERS = "/api/v1/users"
@@ -68,6 +72,21 @@ def test_unknown_user_id_on_a_task_creates_that_user(client):
     # The implicit user can be given an email later, and later tasks keep belonging to them.
     client.put(f"{USERS}/user_123", {"email": "cat@example.com", "name": "Cat"}, format="json")
     assert client.get(f"{USERS}?email=cat@example.com").json()["data"]["id"] == "user_123"
+
+
+@pytest.mark.django_db(transaction=True)  # autocommit, as a request runs
+def test_a_known_users_task_is_one_statement_and_a_vanished_user_is_made_again():
+    first = task_create(user_id="n1", prompt="x")
+    with CaptureQueriesContext(connection) as queries:
+        task_create(user_id="n1", prompt="y")
+    # Where the database checks the foreign key, the INSERT is the check; elsewhere a lookup first.
+    user_reads = [query["sql"] for query in queries.captured_queries if "users_user" in query["sql"]]
+    assert len(user_reads) == (0 if connection.features.supports_foreign_keys else 1), user_reads
+    user_delete(user_id="n1")  # their tasks go with them
+    assert not ImageTask.objects.filter(pk=first.pk).exists()
+    again = task_create(user_id="n1", prompt="z")  # the INSERT is refused: the user is made, then it
+    assert User.objects.filter(pk="n1").exists()
+    assert list(ImageTask.objects.filter(user_id="n1").values_list("id", flat=True)) == [again.id]
 
 
 def test_several_users_without_email(client):

@@ -8,7 +8,7 @@ import hashlib
 import json
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from jimeng_server.errors import Conflict, InvalidInput
@@ -96,13 +96,7 @@ def task_create(
         "outbox_since": timezone.now(),  # the message is sent by a worker's dispatcher (services/outbox.py)
     }
     try:
-        if user_exists(user_id=user_id):
-            # The common case is one statement: the shortest hold of SQLite's one write lock.
-            task = ImageTask.objects.create(**row)
-        else:
-            with transaction.atomic():  # a new user and their first task, or neither
-                user_get_or_create_implicit(user_id=user_id)
-                task = ImageTask.objects.create(**row)
+        task = _task_insert(row)
     except IntegrityError:  # the same external id, created concurrently
         limits_give_back(reserved)
         raise taken from None
@@ -110,6 +104,24 @@ def task_create(
         limits_give_back(reserved)
         raise
     return task
+
+
+def _task_insert(row: dict) -> ImageTask:
+    """Writes the task; its user is created first if the server has never seen them. The common
+    case is one statement (the shortest hold of SQLite's one write lock): where the database itself
+    refuses a task whose user does not exist (a foreign key, checked at once in autocommit), the
+    INSERT is the check; elsewhere (MongoDB) the user is looked up first."""
+    checked_by_insert = connection.features.supports_foreign_keys and connection.get_autocommit()
+    if checked_by_insert or user_exists(user_id=row["user_id"]):
+        try:
+            return ImageTask.objects.create(**row)
+        except IntegrityError:
+            if not checked_by_insert:
+                raise
+            # No such user yet (or the same external id: then the second try raises it again).
+    with transaction.atomic():  # a new user and their first task, or neither
+        user_get_or_create_implicit(user_id=row["user_id"])
+        return ImageTask.objects.create(**row)
 
 
 def task_create_idempotent(*, idempotency_key: str, fields: dict, scope: str = "") -> tuple[ImageTask, bool]:
