@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
 .PHONY: help install run dev build test test-sqlite test-mongodb fmt lint superuser migrate redis-queue-status redis-queue-clear \
-        redis-queue-clear-force docker-build docker-run clean fake-upstream chaos fuzz bench
+        redis-queue-clear-force docker-build docker-run clean fake-upstream chaos fuzz bench scale
 
 help: ## List the commands
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-24s %s\n", $$1, $$2}'
@@ -74,6 +74,10 @@ fuzz: install ## schemathesis against the OpenAPI schema: 1000+ generated reques
 bench: install ## Throughput, latency, waiting and memory figures beside in-run baselines; writes bench/results.md; exits 1 naming a missed goal (~9 min)
 	scripts/test-services
 	$(BIN)/python -m bench.performance
+
+scale: install ## Two hosts (web + worker + beat each, no shared disk) on shared Redis, MongoDB wire and S3; one killed mid-run: N/N completed once (~3 min)
+	scripts/test-services
+	$(BIN)/python -m bench.scale
 
 chaos: install ## Reliability figures: worker killed, Redis lost, injected faults, webhook receiver down (~10 min)
 	scripts/test-services

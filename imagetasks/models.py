@@ -69,6 +69,9 @@ class ImageTask(models.Model):
     # not a flag: the index serves "the oldest first" as a range scan (SQLite never uses an index
     # for a bare boolean column in WHERE).
     outbox_since = models.DateTimeField("waiting for its first message since", null=True, blank=True)
+    # When its stored files (images, uploaded references) were deleted after IMAGE_RETENTION_DAYS: the
+    # task keeps its record, its answers say the images expired and their URLs answer 410.
+    files_expired_at = models.DateTimeField("files deleted", null=True, blank=True)
     created_at = models.DateTimeField("created", auto_now_add=True)
     started_at = models.DateTimeField("started", null=True, blank=True)
     finished_at = models.DateTimeField("finished", null=True, blank=True)
@@ -90,6 +93,7 @@ class ImageTask(models.Model):
             models.Index(fields=["status", "updated_at"], name="imagetask_status_updated"),
             models.Index(fields=["provider", "waiting_since"], name="imagetask_waiting"),
             models.Index(fields=["outbox_since"], name="imagetask_outbox"),
+            models.Index(fields=["files_expired_at", "finished_at"], name="imagetask_retention"),
         ]
 
     def __str__(self) -> str:

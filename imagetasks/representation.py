@@ -2,7 +2,7 @@
 show a task through these functions."""
 
 from django.conf import settings
-from django.core.files.storage import default_storage
+from django.utils.encoding import filepath_to_uri
 
 from jimeng_server.api import timestamp
 
@@ -18,9 +18,9 @@ CREATED_MESSAGE = "任务已创建，正在处理中"
 
 
 def image_url(name: str, request=None) -> str:
-    url = default_storage.url(name)
-    if url.startswith(("http://", "https://")):
-        return url
+    """A stored file's stable URL on this server (api/media.py serves it, or redirects to a freshly
+    signed object-store URL): it keeps working as long as the file is kept."""
+    url = settings.MEDIA_URL + filepath_to_uri(name)
     if settings.PUBLIC_BASE_URL:
         return settings.PUBLIC_BASE_URL + url
     if request is not None:
@@ -31,6 +31,14 @@ def image_url(name: str, request=None) -> str:
 def task_result(task: ImageTask, request=None) -> dict | None:
     if task.status != Status.COMPLETED or not task.result:
         return None
+    if task.files_expired_at is not None:
+        return {
+            "image_url": None,
+            "images": [],
+            "expired": True,
+            "expired_at": timestamp(task.files_expired_at),
+            "message": "The images expired: they were deleted at the end of the retention period.",
+        }
     images = [
         {
             "url": image_url(image["name"], request),

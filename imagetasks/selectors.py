@@ -12,7 +12,7 @@ from .events import task_watch, task_watch_async
 from .models import ImageTask
 
 # What a poll's answer (representation.task_summary) reads: a poll loads nothing else.
-SUMMARY_FIELDS = ("id", "status", "provider", "result", "error_code", "error_message")
+SUMMARY_FIELDS = ("id", "status", "provider", "result", "error_code", "error_message", "files_expired_at")
 
 
 def task_get(*, task_id: str, owner: str | None = None, fields: tuple[str, ...] | None = None) -> ImageTask:

@@ -2,7 +2,7 @@
 that run on a fresh machine — SQLite, a broker on the local filesystem, and the local provider."""
 
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import environ
 
@@ -159,6 +159,44 @@ STORAGES = {
     "default": {"BACKEND": env.str("DJANGO_STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage")},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
+# Object storage (any S3-compatible service, through django-storages): with S3_BUCKET set, generated
+# images and uploaded references live in the bucket and no host needs a shared disk. Clients always
+# get a stable URL on this server (/media/...), which redirects to a freshly signed URL, or to
+# S3_PUBLIC_BASE_URL when the bucket is public (or behind a CDN).
+S3_BUCKET = env.str("S3_BUCKET", default="")
+S3_PUBLIC_BASE_URL = env.str("S3_PUBLIC_BASE_URL", default="").rstrip("/")
+S3_URL_EXPIRY_SECONDS = env.int("S3_URL_EXPIRY_SECONDS", default=3600)
+# Stored images and uploads of tasks finished longer ago than this are deleted (unset: kept forever).
+IMAGE_RETENTION_DAYS = env.float("IMAGE_RETENTION_DAYS", default=0) or None
+if S3_BUCKET:
+    from botocore.config import Config as BotoConfig
+
+    _s3_endpoint = env.str("S3_ENDPOINT_URL", default="")
+    _public = urlsplit(S3_PUBLIC_BASE_URL) if S3_PUBLIC_BASE_URL else None
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": S3_BUCKET,
+            "endpoint_url": _s3_endpoint or None,
+            "access_key": env.str("S3_ACCESS_KEY_ID", default="") or None,
+            "secret_key": env.str("S3_SECRET_ACCESS_KEY", default="") or None,
+            "region_name": env.str("S3_REGION", default="us-east-1"),
+            "querystring_auth": _public is None,
+            "querystring_expire": S3_URL_EXPIRY_SECONDS,
+            "custom_domain": (_public.netloc + _public.path) if _public else None,
+            "url_protocol": f"{_public.scheme}:" if _public else "https:",
+            "file_overwrite": True,  # names are unique per task and attempt: no HEAD before each write
+            # (django-storages ignores its own addressing_style and signature_version beside a config.)
+            "client_config": BotoConfig(
+                # Self-hosted servers (MinIO, SeaweedFS) answer on one host: path style; AWS, TOS: virtual.
+                s3={"addressing_style": env.str("S3_ADDRESSING_STYLE", default="path" if _s3_endpoint else "virtual")},
+                signature_version="s3v4",
+                connect_timeout=5,
+                read_timeout=30,
+                retries={"max_attempts": 3, "mode": "standard"},
+            ),
+        },
+    }
 # When set, image URLs in API responses start with it (e.g. a CDN or the public hostname); otherwise
 # they are built from the request's own host.
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="").rstrip("/")

@@ -8,6 +8,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from imagetasks.api import openai_compat
 from imagetasks.api import views as tasks
+from imagetasks.api.media import media_serve
 from users.api import views as users
 
 from . import metrics, views
@@ -43,7 +44,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path(settings.ADMIN_URL, admin.site.urls),
-    re_path(rf"^{settings.MEDIA_URL.lstrip('/')}(?P<name>.+)$", views.media_serve, name="media"),
+    re_path(rf"^{settings.MEDIA_URL.lstrip('/')}(?P<name>.+)$", media_serve, name="media"),
 ]
 
 handler400 = "jimeng_server.api.handler400"

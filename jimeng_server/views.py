@@ -1,13 +1,8 @@
-"""Project-level endpoints: health, the model catalog, and serving stored images."""
-
-import mimetypes
+"""Project-level endpoints: health and the model catalog."""
 
 import redis
 from django.conf import settings
-from django.core.exceptions import SuspiciousFileOperation
-from django.core.files.storage import default_storage
 from django.db import connection
-from django.http import FileResponse, Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import AllowAny
@@ -108,17 +103,3 @@ class ModelListView(APIView):
                 }
             )
         return ok({"default_model": settings.DEFAULT_MODEL, "models": models})
-
-
-def media_serve(request, name: str):
-    """Stored images at a stable URL, from whatever storage backend is configured."""
-    try:
-        if not default_storage.exists(name):
-            raise Http404(name)
-        handle = default_storage.open(name, "rb")
-    except (SuspiciousFileOperation, OSError, ValueError):
-        raise Http404(name) from None
-    content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
-    response = FileResponse(handle, content_type=content_type)
-    response["Cache-Control"] = "private, max-age=3600"  # a user's image: never kept by shared caches
-    return response

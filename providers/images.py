@@ -47,7 +47,10 @@ def images_store(*, task_id: str, attempt: int, images: list[Image]) -> list[dic
         if width * height > settings.IMAGE_MAX_PIXELS:
             raise UpstreamError(f"the upstream returned an image of more than {settings.IMAGE_MAX_PIXELS} pixels")
         extension = _EXTENSIONS.get(fmt, "bin")
-        name = default_storage.save(f"images/{task_id}/{attempt}-{index}.{extension}", ContentFile(data))
+        try:
+            name = default_storage.save(f"images/{task_id}/{attempt}-{index}.{extension}", ContentFile(data))
+        except Exception as exc:  # noqa: BLE001 - the disk or the object store: try again later
+            raise UpstreamError(f"could not store the image ({type(exc).__name__})", retryable=True) from None
         entry = {"name": name, "width": width, "height": height, "content_type": PILImage.MIME.get(fmt, "")}
         if image.url:
             entry["source_url"] = image.url

@@ -9,11 +9,8 @@ PYTHONPATH, in every process a test starts."""
 import atexit
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,51 +47,15 @@ os.environ.update(
 )
 
 
-def _start_ferretdb() -> str:
-    binary = subprocess.run(
-        [str(ROOT / "scripts" / "ferretdb-build")], check=True, capture_output=True, text=True
-    ).stdout.strip()
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    state = Path(_data_dir) / "ferretdb"
-    state.mkdir()
-    log = open(state / "ferretdb.log", "wb")
-    process = subprocess.Popen(
-        [
-            binary,
-            "--handler=sqlite",
-            f"--sqlite-url=file:{state}/",
-            f"--listen-addr=127.0.0.1:{port}",
-            f"--state-dir={state}",
-            "--debug-addr=-",
-            "--telemetry=disable",
-            "--log-level=warn",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    atexit.register(process.kill)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return f"mongodb://127.0.0.1:{port}/"
-        except OSError:
-            if process.poll() is not None:
-                break
-            time.sleep(0.1)
-    raise RuntimeError(f"FerretDB did not start:\n{(state / 'ferretdb.log').read_text()}")
-
-
 if os.environ.get("JIMENG_TEST_DATABASE") == "ferretdb":
-    os.environ["MONGODB_URI"] = _start_ferretdb()
-    os.environ["MONGODB_DATABASE"] = "jimeng"
-    os.environ["JIMENG_TEST_FERRETDB"] = "1"
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [str(ROOT / "tests" / "ferretdb_site"), str(ROOT), os.environ.get("PYTHONPATH")])
-    )
     sys.path.insert(0, str(ROOT))
+    from tests.stack import FerretDBServer
+
+    _ferretdb = FerretDBServer(Path(_data_dir)).start()
+    atexit.register(_ferretdb.stop)
+    os.environ["MONGODB_URI"] = _ferretdb.uri
+    os.environ["MONGODB_DATABASE"] = "jimeng"
+    os.environ.update(_ferretdb.harness_env())
     from tests.ferretdb_compat import install
 
     install()

@@ -15,13 +15,21 @@ django-mongodb-backend relies on. Nothing in the product knows about it; real us
    `$addFields` before a sort is dropped; its count shape `$facet{group: [$group]}` + `$getField` is
    run as a plain `$group` (with the empty-input answer `$facet` would give). Other shapes raise.
 4. `migrate` (django.contrib.auth's create_permissions) orders by a joined field: see below.
+5. Atomic single-document updates. FerretDB v1 reads the documents an update's filter matches, then
+   writes them: two processes updating one document at once both match it, and one write is lost
+   (two workers both "claim" a pending task). With JIMENG_TEST_FERRETDB_LOCK naming a file (set by
+   tests/stack.py's FerretDBServer), every update holds an exclusive lock on it, which gives back
+   MongoDB's guarantee to every process of this machine (`make scale`'s two hosts included).
 
 Installed by tests/bootstrap.py (the pytest process) and by tests/ferretdb_site/sitecustomize.py
 (every web and worker process a test starts) when JIMENG_TEST_FERRETDB=1."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
+import os
 
 from pymongo.collection import Collection
 
@@ -170,6 +178,20 @@ def _strip_partial_filters(indexes):
     return indexes
 
 
+@contextlib.contextmanager
+def _update_lock():
+    path = os.environ.get("JIMENG_TEST_FERRETDB_LOCK")
+    if not path:
+        yield
+        return
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def install() -> None:
     if getattr(Collection, "_ferretdb_compat", False):
         return
@@ -178,7 +200,8 @@ def install() -> None:
 
         @functools.wraps(original)
         def wrapper(self, filter, update, *args, _original=original, **kwargs):
-            return _original(self, filter, translate_pipeline_update(update), *args, **kwargs)
+            with _update_lock():
+                return _original(self, filter, translate_pipeline_update(update), *args, **kwargs)
 
         setattr(Collection, name, wrapper)
     original_create_indexes = Collection.create_indexes

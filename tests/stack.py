@@ -3,6 +3,7 @@ beat, each a subprocess with its own environment, sharing a fresh data folder.""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -78,9 +79,165 @@ class RedisServer:
             self.process = None
 
 
+class FerretDBServer:
+    """A MongoDB-wire server: FerretDB v1 (SQLite backend; built by scripts/ferretdb-build) on a free
+    loopback port. Processes that use it need the test harness for what v1 lacks: `harness_env()`."""
+
+    def __init__(self, workdir: Path):
+        self.dir, self.process = workdir / "ferretdb", None
+        self.port = free_port()
+        self.uri = f"mongodb://127.0.0.1:{self.port}/"
+
+    def start(self):
+        binary = subprocess.run(
+            [str(ROOT / "scripts" / "ferretdb-build")], check=True, capture_output=True, text=True
+        ).stdout.strip()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        args = [
+            binary, "--handler=sqlite", f"--sqlite-url=file:{self.dir}/", f"--listen-addr=127.0.0.1:{self.port}",
+            f"--state-dir={self.dir}", "--debug-addr=-", "--telemetry=disable", "--log-level=warn",
+        ]  # fmt: skip
+        self.process = subprocess.Popen(
+            args,
+            stdout=open(self.dir / "ferretdb.log", "ab"),
+            stderr=subprocess.STDOUT,
+        )
+
+        def answers():
+            if self.process.poll() is not None:
+                raise RuntimeError(f"FerretDB exited:\n{(self.dir / 'ferretdb.log').read_text()[-3000:]}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return True
+            except OSError:
+                return False
+
+        wait_for(answers, timeout=30, what="FerretDB")
+        return self
+
+    def harness_env(self) -> dict:
+        """What a process needs to run on FerretDB v1: the test harness (tests/ferretdb_compat.py),
+        installed at start-up through tests/ferretdb_site/sitecustomize.py, and the lock file with
+        which it makes updates atomic."""
+        paths = [str(ROOT / "tests" / "ferretdb_site"), str(ROOT), os.environ.get("PYTHONPATH")]
+        return {
+            "JIMENG_TEST_FERRETDB": "1",
+            "JIMENG_TEST_FERRETDB_LOCK": str(self.dir / "updates.lock"),
+            "PYTHONPATH": os.pathsep.join(filter(None, paths)),
+        }
+
+    def stop(self):
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+
+class S3Server:
+    """A private S3-compatible object store: SeaweedFS (`weed server -s3`, Apache-2.0; built by
+    scripts/seaweedfs-build) on free loopback ports, with one identity and one bucket. `env()` is
+    what a process needs to store its images there."""
+
+    ACCESS_KEY, SECRET_KEY = "jimeng-test-access", "jimeng-test-secret-key"
+
+    def __init__(self, workdir: Path, bucket: str = "jimeng"):
+        self.dir, self.bucket, self.process = workdir / "seaweedfs", bucket, None
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+
+    def start(self):
+        binary = subprocess.run(
+            [str(ROOT / "scripts" / "seaweedfs-build")], check=True, capture_output=True, text=True
+        ).stdout.strip()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        identities = self.dir / "identities.json"
+        identities.write_text(
+            json.dumps(
+                {
+                    "identities": [
+                        {
+                            "name": "jimeng",
+                            "credentials": [{"accessKey": self.ACCESS_KEY, "secretKey": self.SECRET_KEY}],
+                            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                        }
+                    ]
+                }
+            )
+        )
+        # Every port chosen here: SeaweedFS's defaults (a port + 10000 for gRPC, fixed ones) may be taken or invalid.
+        names = ("master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc", "s3.grpc")
+        ports = {name: free_port() for name in names}
+        args = [
+            binary, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={self.dir}",
+            f"-master.port={ports['master']}", f"-master.port.grpc={ports['master.grpc']}",
+            f"-volume.port={ports['volume']}", f"-volume.port.grpc={ports['volume.grpc']}",
+            f"-filer.port={ports['filer']}", f"-filer.port.grpc={ports['filer.grpc']}",
+            "-filer", "-s3", f"-s3.port={self.port}", f"-s3.port.grpc={ports['s3.grpc']}", f"-s3.config={identities}",
+            "-s3.port.iceberg=0", "-s3.port.lance=0",
+            "-master.volumeSizeLimitMB=64", "-volume.max=8", "-metricsPort=0",
+        ]  # fmt: skip
+        self.process = subprocess.Popen(
+            args,
+            stdout=open(self.dir / "weed.log", "ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        client = self.client()
+
+        def bucket_made():
+            if self.process.poll() is not None:
+                raise RuntimeError(f"SeaweedFS exited:\n{(self.dir / 'weed.log').read_text()[-3000:]}")
+            try:
+                client.create_bucket(Bucket=self.bucket)
+                return True
+            except client.exceptions.BucketAlreadyOwnedByYou:
+                return True
+            except Exception:  # noqa: BLE001 - not up yet (connection refused, 503 while the filer starts)
+                return False
+
+        wait_for(bucket_made, timeout=60, interval=0.3, what="SeaweedFS's S3 gateway")
+        return self
+
+    def client(self):
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=self.ACCESS_KEY,
+            aws_secret_access_key=self.SECRET_KEY,
+            region_name="us-east-1",
+            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+        )
+
+    def keys(self, prefix: str = "") -> list[str]:
+        pages = self.client().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+        return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
+
+    def env(self, **extra) -> dict:
+        return {
+            "S3_BUCKET": self.bucket,
+            "S3_ENDPOINT_URL": self.endpoint,
+            "S3_ACCESS_KEY_ID": self.ACCESS_KEY,
+            "S3_SECRET_ACCESS_KEY": self.SECRET_KEY,
+            "S3_ADDRESSING_STYLE": "path",
+            **extra,
+        }
+
+    def stop(self):
+        if self.process is not None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.process.wait()
+            self.process = None
+
+
 class Stack:
-    def __init__(self, workdir: Path, *, broker_url: str = "filesystem://", env: dict | None = None):
-        self.workdir = workdir
+    def __init__(self, workdir: Path, *, broker_url: str = "filesystem://", env: dict | None = None, host: str = "%h"):
+        self.workdir, self.host = workdir, host  # host: the worker node names' host part (make scale: a, b)
         self.data_dir = workdir / "data"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -247,7 +404,7 @@ class Stack:
                 "-Q",
                 queue,
                 "--hostname",
-                f"{name}@%h",
+                f"{name}@{self.host}",
                 "--without-gossip",
                 "--without-mingle",
             ],

@@ -37,6 +37,14 @@ HOT_LOOKUPS = {
         lambda: ImageTask.objects.filter(outbox_since__isnull=False).order_by("outbox_since").values_list("id")[:500],
         "imagetask_outbox",
     ),
+    "tasks whose files are past retention, oldest first": (
+        lambda: (
+            ImageTask.objects.filter(files_expired_at__isnull=True, finished_at__lt="2026-01-01T00:00:00Z")
+            .only("id", "result")
+            .order_by("finished_at")[:200]
+        ),
+        "imagetask_retention",
+    ),
     "a user's tasks, newest first": (
         lambda: ImageTask.objects.filter(user_id="u1").order_by("-created_at"),
         "imagetask_user_created",
@@ -60,6 +68,7 @@ def test_indexes_exist_on_mongodb():
     assert keys["imagetask_status_updated"] == ["status", "updated_at"]
     assert keys["imagetask_waiting"] == ["provider", "waiting_since"]
     assert keys["imagetask_outbox"] == ["outbox_since"]
+    assert keys["imagetask_retention"] == ["files_expired_at", "finished_at"]
     assert keys["imagetask_unique_external_id_per_user"] == ["user_id", "external_task_id"]
     assert any(name.startswith("users_user_email") and key == ["email"] for name, key in keys.items())
 

@@ -1,5 +1,6 @@
 """Status changes are conditional updates: duplicates, stale workers, cancels and retries race safely."""
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -281,6 +282,7 @@ def test_reconcile(django_capture_on_commit_callbacks, sent, settings):
     assert report == {
         "requeued": 1,
         "polled": 1,
+        "adopted": 0,
         "recovered": 1,
         "failed": 1,
         "released": 0,
@@ -297,3 +299,41 @@ def test_reconcile(django_capture_on_commit_callbacks, sent, settings):
     assert exhausted.error_message == "the worker running this task stopped before finishing (gave up after 1 attempts)"
     assert ImageTask.objects.get(pk=fresh.id).status == Status.PENDING
     assert ImageTask.objects.get(pk=polling.id).upstream_task_id  # untouched: its poll chain is alive
+
+
+class _WorkerKilled(BaseException):
+    """A SIGKILL at that line: nothing after it runs, no handler sees it."""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_submission_whose_worker_died_before_recording_it_is_polled_not_sent_again(
+    settings, redis_url, upstream_settings, fake_upstream, sent, monkeypatch
+):
+    settings.CAPACITY_REDIS_URL = redis_url  # a deployment with a shared Redis (the journal)
+    settings.OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.0/8"]
+    task = services.task_create(user_id="u1", prompt="submitted once", model="jimeng_t2i_v30")
+
+    def killed(*args, **kwargs):  # the upstream has accepted it; the database write never happens
+        raise _WorkerKilled
+
+    with monkeypatch.context() as patched:
+        patched.setattr("imagetasks.services.run.task_held", killed)
+        with pytest.raises(_WorkerKilled):
+            services.task_process(task_id=task.id)
+    row = ImageTask.objects.get(pk=task.id)
+    assert row.status == Status.PROCESSING and row.upstream_task_id == ""
+    ImageTask.objects.filter(pk=task.id).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+
+    sent.clear()
+    report = services.tasks_reconcile()
+    assert report["adopted"] == 1 and report["recovered"] == 0
+    row.refresh_from_db()
+    assert row.upstream_task_id and row.submitted_at is not None and row.status == Status.PROCESSING
+    assert [(kind, args[0]) for kind, args, _ in sent] == [("poll", task.id)]
+    [(_, (task_id, seq), _)] = sent
+    while (step := services.task_poll(task_id=task_id, seq=seq)) is not None:  # the fake takes 0.2 s
+        seq = step.seq
+        time.sleep(0.05)
+    row.refresh_from_db()
+    assert row.status == Status.COMPLETED, (row.error_code, row.error_message)
+    assert fake_upstream.state.snapshot()["submissions"] == {"submitted once": 1}  # paid for once

@@ -9,6 +9,7 @@
 - `actions`: cancel and retry, by a client or an operator.
 - `webhooks`: record and deliver the calls a task owes its webhook_url.
 - `reconcile`: periodic repair and clean-up.
+- `retention`: stored files deleted after IMAGE_RETENTION_DAYS.
 - `scheduling`: what runs next — the only module that sends task messages.
 
 The database is the source of truth; every status change is a conditional single-row update."""
@@ -19,6 +20,7 @@ from .lifecycle import task_claim, task_complete, task_defer, task_fail
 from .limits import active_counters_resync, limits_give_back, limits_take
 from .outbox import outbox_dispatch
 from .reconcile import records_expired_delete, tasks_reconcile
+from .retention import files_expire
 from .run import generation_request, task_poll, task_process
 from .scheduling import NextStep, task_enqueue_on_commit, task_schedule
 from .slots import tasks_wake
@@ -27,6 +29,7 @@ from .webhooks import webhook_deliver, webhook_dispatch, webhook_redeliver, webh
 __all__ = [
     "NextStep",
     "active_counters_resync",
+    "files_expire",
     "generation_request",
     "limits_give_back",
     "limits_take",

@@ -14,9 +14,11 @@ from providers.base import UpstreamError
 from users.counters import counters_expired_delete
 
 from ..capacity import capacity
+from ..journal import submission_find
 from ..models import IdempotencyKey, ImageTask, Status
 from .lifecycle import task_defer
 from .limits import active_counters_resync
+from .retention import files_expire
 from .scheduling import NextStep, task_enqueue_on_commit
 from .slots import tasks_wake
 from .webhooks import webhooks_reconcile
@@ -27,11 +29,13 @@ def tasks_reconcile() -> dict:
     - a pending task whose wake-up was lost is enqueued again (also one still in the outbox: no
       dispatcher is running);
     - a processing task with an upstream id whose poll is overdue gets a poll (never a new submit);
-    - a processing task without one whose worker vanished (lease expired) goes back to pending;
+    - a processing task without one whose worker vanished (lease expired) is polled if the journal
+      holds the id the upstream gave it (the worker died before recording it), else goes back to
+      pending;
     - a concurrency slot still counted for a task that is not running is given back."""
     now = timezone.now()
     stale = now - timedelta(seconds=settings.TASK_REQUEUE_AFTER_SECONDS)
-    report = {"requeued": 0, "polled": 0, "recovered": 0, "failed": 0, "released": 0, "woken": 0}
+    report = {"requeued": 0, "polled": 0, "adopted": 0, "recovered": 0, "failed": 0, "released": 0, "woken": 0}
     report["webhooks"] = webhooks_reconcile(stale)
     report["counters"] = active_counters_resync(stale)
     pending = ImageTask.objects.filter(status=Status.PENDING, updated_at__lt=stale, waiting_since__isnull=True)
@@ -59,6 +63,23 @@ def tasks_reconcile() -> dict:
             )
             report["polled"] += 1
     for task in processing.filter(upstream_task_id="", lease_expires_at__lt=now):
+        journaled = submission_find(task_id=task.id, attempt=task.attempts)
+        if journaled is not None:  # the upstream accepted it, the worker died before recording it
+            upstream_task_id, submitted_at = journaled
+            adopted = ImageTask.objects.filter(
+                pk=task.pk, status=Status.PROCESSING, upstream_task_id="", attempts=task.attempts
+            ).update(
+                upstream_task_id=upstream_task_id,
+                submitted_at=submitted_at,
+                next_attempt_at=now,
+                lease_expires_at=now + timedelta(seconds=settings.TASK_LEASE_SECONDS),
+                updated_at=now,
+            )
+            if adopted:
+                step = NextStep("poll", 0, task.polls, task.provider)
+                task_enqueue_on_commit(task_id=task.id, provider=task.provider, step=step)
+                report["adopted"] += 1
+            continue
         lost = UpstreamError(
             "the worker running this task stopped before finishing", code="worker_lost", retryable=True
         )
@@ -88,9 +109,11 @@ def _wake_for_free_slots() -> int:
 
 
 def records_expired_delete() -> dict:
-    """Periodic clean-up: idempotency keys past their TTL, counters of past days and windows."""
+    """Periodic clean-up: idempotency keys past their TTL, counters of past days and windows, and
+    the stored files of tasks finished more than IMAGE_RETENTION_DAYS ago."""
     cutoff = timezone.now() - timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
     return {
         "idempotency_keys": IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()[0],
         "counters": counters_expired_delete(),
+        "tasks_with_files_expired": files_expire(),
     }

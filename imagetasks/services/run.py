@@ -15,6 +15,7 @@ from providers.images import images_delete, images_store
 
 from .. import cadence
 from ..capacity import capacity
+from ..journal import submission_journal
 from ..models import ImageTask, Status
 from .lifecycle import task_claim, task_complete, task_fail, task_held, upstream_failed
 from .scheduling import NextStep
@@ -82,8 +83,10 @@ def task_process(*, task_id: str) -> NextStep | None:
             task=task, code="internal_error", message=f"internal error while generating ({exc.__class__.__name__})"
         )
         return None
-    # Persist the upstream id at once: from here on, recovery polls it and never submits again.
+    # Persist the upstream id at once: from here on, recovery polls it and never submits again. The
+    # journal first (one Redis SET): a crash before the database write is recovered from it.
     now = timezone.now()
+    submission_journal(task_id=task.id, attempt=task.attempts, upstream_task_id=upstream_task_id, at=now)
     delay = cadence.poll_delay(task.provider, task.model, 0)
     saved = task_held(task).update(
         upstream_task_id=upstream_task_id,
