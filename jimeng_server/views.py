@@ -36,6 +36,11 @@ class HealthView(APIView):
             "broker": broker,
             "providers": providers,
             "local_mode": all(mode != "live" for mode in providers.values()),
+            # Where images are kept (not probed here: a store that is away fails stores, which retry).
+            "storage": (
+                {"backend": "s3", "bucket": settings.S3_BUCKET} if settings.S3_BUCKET else {"backend": "filesystem"}
+            )
+            | {"retention_days": settings.IMAGE_RETENTION_DAYS},
         }
         broken = [] if database == "ok" else ["database"]
         client = shared_redis()

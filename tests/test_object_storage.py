@@ -45,6 +45,8 @@ def _png(color=(200, 30, 30), size=(64, 48)) -> bytes:
 @pytest.mark.stack
 def test_a_task_s_image_lives_in_the_bucket_behind_a_stable_url(make_stack, s3):
     stack = make_stack(env=s3.env(S3_URL_EXPIRY_SECONDS="120")).start()
+    health = stack.session.get(stack.url("/health"), timeout=10).json()["data"]
+    assert health["storage"] == {"backend": "s3", "bucket": s3.bucket, "retention_days": None}
     task_id = stack.create_task(prompt="a lighthouse", size="800x600")
     data = stack.wait_terminal(task_id)
     assert data["status"] == "completed", data
