@@ -1,7 +1,6 @@
 """ImageTask: one prompt turned (or not yet) into images, and the rules for moving between statuses."""
 
 from django.db import models
-from django.db.models import Q
 from django.utils import timezone
 
 from jimeng_server.ids import new_id
@@ -30,7 +29,12 @@ class ImageTask(models.Model):
     id = models.CharField("task id", primary_key=True, max_length=32, default=new_id, editable=False, db_column="_id")
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="image_tasks")
     # The client's own id for this task (the seed's "external task ID association"); unique per user.
-    external_task_id = models.CharField("external task id", max_length=128, blank=True, default="")
+    # NULL when the client gave none: a plain unique index then lets any number of tasks have none,
+    # on every engine (a condition on the index, "non-empty", is refused by some MongoDB-compatible
+    # ones once the backend adds its own $type test to the same field).
+    external_task_id = models.CharField(  # noqa: DJ001 - unique when given: none is NULL (Django docs)
+        "external task id", max_length=128, null=True, blank=True, default=None
+    )
     provider = models.CharField(max_length=32, help_text="Which upstream runs it; 'local' is a drawn placeholder.")
     model = models.CharField(max_length=100)
     prompt = models.TextField()
@@ -82,11 +86,7 @@ class ImageTask(models.Model):
         verbose_name_plural = "image tasks"
         ordering = ["-created_at"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["user", "external_task_id"],
-                condition=Q(external_task_id__gt=""),
-                name="imagetask_unique_external_id_per_user",
-            ),
+            models.UniqueConstraint(fields=["user", "external_task_id"], name="imagetask_unique_external_id_per_user"),
         ]
         indexes = [
             models.Index(fields=["user", "created_at"], name="imagetask_user_created"),

@@ -7,6 +7,7 @@ from asgiref.sync import sync_to_async
 from django.db.models import QuerySet
 
 from jimeng_server.errors import NotFound
+from jimeng_server.mongodb.lookups import string_indexed
 
 from .events import task_watch, task_watch_async
 from .models import ImageTask
@@ -29,8 +30,9 @@ def task_get(*, task_id: str, owner: str | None = None, fields: tuple[str, ...] 
 
 def task_get_by_external_id(*, user_id: str, external_task_id: str) -> ImageTask:
     try:
-        # `__gt=""` repeats the unique index's condition, so that the planner may use that index.
-        return ImageTask.objects.get(user_id=user_id, external_task_id=external_task_id, external_task_id__gt="")
+        return ImageTask.objects.get(
+            user_id=user_id, external_task_id=external_task_id, **string_indexed("user_id", "external_task_id")
+        )
     except ImageTask.DoesNotExist:
         raise NotFound(f"User '{user_id}' has no task with external_task_id '{external_task_id}'.") from None
 

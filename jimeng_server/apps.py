@@ -20,6 +20,10 @@ class JimengServerConfig(AppConfig):
             raise ImproperlyConfigured(checks.refusal(problems))
         _prepare_folders()
         _metrics_store()
+        if settings.USE_MONGODB:
+            from .mongodb.lookups import register
+
+            register()
 
 
 def _prepare_folders() -> None:

@@ -94,7 +94,7 @@ USE_MONGODB = bool(MONGODB_URI)
 if USE_MONGODB:
     DATABASES = {
         "default": {
-            "ENGINE": "django_mongodb_backend",
+            "ENGINE": "jimeng_server.mongodb",  # django-mongodb-backend, duplicate keys by code
             "HOST": MONGODB_URI,
             "NAME": MONGODB_DATABASE,
         }

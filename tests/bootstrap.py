@@ -4,7 +4,8 @@ folder and the embedded defaults, whatever the developer's `.env` or shell says.
 With JIMENG_TEST_DATABASE=ferretdb the whole suite runs on MongoDB's wire protocol instead: a
 FerretDB server (SQLite backend, temp dir, free loopback port) is started here, MONGODB_URI points
 at it, and the FerretDB harness (tests/ferretdb_compat.py) is installed in this process and, through
-PYTHONPATH, in every process a test starts."""
+PYTHONPATH, in every process a test starts. With JIMENG_TEST_MONGODB_URI=mongodb://... it runs against
+that server instead, with no harness."""
 
 import atexit
 import os
@@ -59,3 +60,18 @@ if os.environ.get("JIMENG_TEST_DATABASE") == "ferretdb":
     from tests.ferretdb_compat import install
 
     install()
+elif os.environ.get("JIMENG_TEST_MONGODB_URI"):
+    # The whole suite against an external MongoDB or MongoDB-compatible server (MongoDB 7, FerretDB
+    # v2 on DocumentDB...), as it is: no harness, nothing skipped "on FerretDB". Its databases are
+    # this run's own (jimeng_tests_<pid>, and one per stack) and dropped afterwards.
+    os.environ["MONGODB_URI"] = os.environ["JIMENG_TEST_MONGODB_URI"]
+    os.environ["MONGODB_DATABASE"] = f"jimeng_tests_{os.getpid()}"
+
+    def _drop_test_databases():
+        import pymongo
+
+        with pymongo.MongoClient(os.environ["MONGODB_URI"], serverSelectionTimeoutMS=2000) as client:
+            for name in (os.environ["MONGODB_DATABASE"], "test_" + os.environ["MONGODB_DATABASE"]):
+                client.drop_database(name)
+
+    atexit.register(_drop_test_databases)

@@ -453,6 +453,14 @@ class Stack:
         for name in list(self.processes):
             self.stop_process(name)
         self.session.close()
+        if self.env.get("MONGODB_URI") and self.env.get("MONGODB_DATABASE", "").startswith("stack_"):
+            import pymongo  # its database of its own on a shared server (JIMENG_TEST_MONGODB_URI): gone
+
+            try:
+                with pymongo.MongoClient(self.env["MONGODB_URI"], serverSelectionTimeoutMS=2000) as client:
+                    client.drop_database(self.env["MONGODB_DATABASE"])
+            except pymongo.errors.PyMongoError:
+                pass  # the server is down (a test stopped it): nothing to tidy
 
     def log(self, name: str) -> str:
         path = self.workdir / f"{name}.log"

@@ -1,6 +1,7 @@
 """Reads of users."""
 
 from jimeng_server.errors import NotFound
+from jimeng_server.mongodb.lookups import string_indexed
 
 from .models import User
 
@@ -14,6 +15,6 @@ def user_get(*, user_id: str) -> User:
 
 def user_get_by_email(*, email: str) -> User:
     try:
-        return User.objects.get(email=email.strip().lower())
+        return User.objects.get(email=email.strip().lower(), **string_indexed("email"))
     except User.DoesNotExist:
         raise NotFound(f"No user with email '{email}'.") from None

@@ -3,6 +3,7 @@
 from django.db import IntegrityError, transaction
 
 from jimeng_server.errors import Conflict
+from jimeng_server.mongodb.lookups import string_indexed
 
 from .models import User
 from .selectors import user_get
@@ -16,7 +17,7 @@ def normalise_email(email: str | None) -> str | None:
 def _email_taken(email: str | None, *, exclude_id: str | None = None) -> bool:
     if not email:
         return False
-    return User.objects.filter(email=email).exclude(pk=exclude_id).exists()
+    return User.objects.filter(email=email, **string_indexed("email")).exclude(pk=exclude_id).exists()
 
 
 def user_create(*, email: str | None, name: str = "", user_id: str | None = None) -> User:

@@ -56,7 +56,16 @@ class Migration(migrations.Migration):
                 'verbose_name_plural': 'image tasks',
                 'ordering': ['-created_at'],
                 'indexes': [models.Index(fields=['user', 'created_at'], name='imagetask_user_created'), models.Index(fields=['status', 'updated_at'], name='imagetask_status_updated')],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('external_task_id__gt', '')), fields=('user', 'external_task_id'), name='imagetask_unique_external_id_per_user')],
             },
+        ),
+        # This first unique index (non-empty external ids) is not created on a new database any more:
+        # some MongoDB-compatible engines refuse its filter, and 0009 replaces it on every database.
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AddConstraint(
+                    model_name='imagetask',
+                    constraint=models.UniqueConstraint(condition=models.Q(('external_task_id__gt', '')), fields=('user', 'external_task_id'), name='imagetask_unique_external_id_per_user'),
+                ),
+            ],
         ),
     ]

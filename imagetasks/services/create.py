@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from jimeng_server.errors import Conflict, InvalidInput
 from jimeng_server.ids import new_id
+from jimeng_server.mongodb.lookups import string_indexed
 from jimeng_server.outbound import OutboundBlocked, url_check
 from providers import registry
 from users.services import user_exists, user_get_or_create_implicit
@@ -79,13 +80,14 @@ def task_create(
         params["scale"] = int(scale) if isinstance(spec.scale_range[0], int) else scale
     params.update(flags)
     taken = Conflict(f"User '{user_id}' already has a task with external_task_id '{external_task_id}'.")
-    if external_task_id and ImageTask.objects.filter(user_id=user_id, external_task_id=external_task_id).exists():
+    same = ImageTask.objects.filter(user_id=user_id, external_task_id=external_task_id)
+    if external_task_id and same.filter(**string_indexed("user_id", "external_task_id")).exists():
         raise taken
     reserved = limits_take(user_id=user_id)
     row = {
         "id": task_id or new_id(),
         "user_id": user_id,
-        "external_task_id": external_task_id,
+        "external_task_id": external_task_id or None,
         "provider": provider,
         "model": spec.id,
         "prompt": prompt,

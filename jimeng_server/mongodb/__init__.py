@@ -1,0 +1,1 @@
+"""django-mongodb-backend, with duplicate keys recognised by MongoDB's error code: see base.py."""
