@@ -17,8 +17,13 @@ def test_every_environment_setting_is_in_env_example():
     assert names - documented == set()
 
 
-def _settings(env: dict) -> str:
-    code = "from django.conf import settings as s; print(s.CELERY_BROKER_URL, s.SERVER_PORT, s.DATABASES['default']['ENGINE'])"
+SUMMARY = (
+    "from django.conf import settings as s; print(s.CELERY_BROKER_URL, s.SERVER_PORT, s.DATABASES['default']['ENGINE'])"
+)
+
+
+def _settings(env: dict, code: str = SUMMARY) -> str:
+    """What `code` prints in a fresh process configured by `env` alone."""
     return subprocess.run(
         [
             sys.executable,
@@ -67,3 +72,27 @@ def test_the_readme_configuration_reference_is_current():
     readme = (ROOT / "README.md").read_text()
     shown = readme.split("<!-- config-reference:start -->\n", 1)[1].split("<!-- config-reference:end -->", 1)[0]
     assert shown == table, "README's configuration reference is stale: run `scripts/config-reference --write`"
+
+
+S3 = {
+    "S3_BUCKET": "pics",
+    "S3_ENDPOINT_URL": "http://objects.internal:9000",
+    "S3_ACCESS_KEY_ID": "AKEXAMPLE",
+    "S3_SECRET_ACCESS_KEY": "not-in-any-url",
+}
+STORED_URL = "from django.core.files.storage import default_storage as d; print(d.url('images/x/1-0.png'))"
+
+
+def _stored_url(env: dict) -> str:
+    """What default_storage.url gives with these S3_* variables (signing and URLs are built locally)."""
+    return _settings({**S3, **env}, code=STORED_URL)
+
+
+def test_s3_variables_configure_signed_or_public_urls():
+    signed = _stored_url({"S3_URL_EXPIRY_SECONDS": "600"})
+    assert signed.startswith("http://objects.internal:9000/pics/images/x/1-0.png?")  # path style
+    assert "X-Amz-Expires=600" in signed and "AKEXAMPLE" in signed and "not-in-any-url" not in signed
+    virtual = _stored_url({"S3_ADDRESSING_STYLE": "virtual"})
+    assert virtual.startswith("http://pics.objects.internal:9000/images/x/1-0.png?")
+    public = _stored_url({"S3_PUBLIC_BASE_URL": "https://cdn.example.com/gallery/"})
+    assert public == "https://cdn.example.com/gallery/images/x/1-0.png"  # unsigned: a public bucket or CDN

@@ -9,7 +9,6 @@ import io
 import os
 import re
 import subprocess
-import sys
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -178,37 +177,3 @@ def test_without_a_retention_period_nothing_is_deleted(settings, tmp_path):
     task = _completed("keeper", finished_days_ago=3650)
     assert services.files_expire() == 0
     assert all(default_storage.exists(name) for name in task.stored_names)
-
-
-def _stored_url(env: dict) -> str:
-    """What default_storage.url gives in a process configured by these S3_* variables (no request
-    is made: signing and URL building are local)."""
-    code = "from django.core.files.storage import default_storage as d; print(d.url('images/x/1-0.png'))"
-    return subprocess.run(
-        [sys.executable, "-c", f"import django, os; django.setup(); {code}"],
-        cwd=ROOT,
-        env={
-            "PATH": "/usr/bin:/bin",
-            "DJANGO_SETTINGS_MODULE": "jimeng_server.settings",
-            "JIMENG_ENV_FILE": "/nonexistent",
-            "JIMENG_DATA_DIR": "/tmp/jimeng-config-test",
-            "S3_BUCKET": "pics",
-            "S3_ENDPOINT_URL": "http://objects.internal:9000",
-            "S3_ACCESS_KEY_ID": "AKEXAMPLE",
-            "S3_SECRET_ACCESS_KEY": "not-in-any-url",
-            **env,
-        },
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-
-
-def test_s3_variables_configure_signed_or_public_urls():
-    signed = _stored_url({"S3_URL_EXPIRY_SECONDS": "600"})
-    assert signed.startswith("http://objects.internal:9000/pics/images/x/1-0.png?")  # path style
-    assert "X-Amz-Expires=600" in signed and "AKEXAMPLE" in signed and "not-in-any-url" not in signed
-    virtual = _stored_url({"S3_ADDRESSING_STYLE": "virtual"})
-    assert virtual.startswith("http://pics.objects.internal:9000/images/x/1-0.png?")
-    public = _stored_url({"S3_PUBLIC_BASE_URL": "https://cdn.example.com/gallery/"})
-    assert public == "https://cdn.example.com/gallery/images/x/1-0.png"  # unsigned: a public bucket or CDN
