@@ -1,11 +1,11 @@
 """What goes when a user goes: their tasks' stored images and uploads, their idempotency keys and
 limit counters (the tasks themselves follow by cascade), whether deleted through the API or the admin. Here, because users know nothing of image tasks."""
 
-from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models.signals import pre_delete
 from django.dispatch import receiver
 
+from providers.images import images_delete
 from users.models import User
 
 from .models import IdempotencyKey, ImageTask
@@ -18,8 +18,4 @@ def _user_deleted(sender, instance: User, **kwargs) -> None:
     IdempotencyKey.objects.filter(user_id=instance.pk).delete()
     limits_forget(user_id=instance.pk)
 
-    def delete_files():  # only once the rows are gone for good
-        for name in names:
-            default_storage.delete(name)
-
-    transaction.on_commit(delete_files)
+    transaction.on_commit(lambda: images_delete(names))  # only once the rows are gone for good

@@ -1,4 +1,5 @@
-"""Saving the images a provider returned into our storage (upstream URLs die after 24 hours)."""
+"""Saving the images a provider returned into our storage (upstream URLs die after 24 hours), and
+deleting stored files (a task's images and uploads) by name."""
 
 from __future__ import annotations
 

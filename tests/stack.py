@@ -476,6 +476,16 @@ class Stack:
         except requests.RequestException:
             return False
 
+    def seed_client(self) -> subprocess.CompletedProcess:
+        """The original README's bash + curl + jq client (examples/seed_client.sh) against this server."""
+        return subprocess.run(
+            ["bash", str(ROOT / "examples" / "seed_client.sh")],
+            env={**os.environ, "BASE_URL": self.base_url},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
     def create_task(self, **body) -> str:
         body.setdefault("user_id", "user_123")
         response = self.session.post(self.url("/api/v1/ai/image/task"), json=body, timeout=10)

@@ -6,7 +6,6 @@ their URLs answer 410."""
 from __future__ import annotations
 
 import io
-import os
 import re
 import subprocess
 from datetime import timedelta
@@ -25,7 +24,7 @@ from imagetasks.models import ImageTask
 from providers.base import Image as GeneratedImage
 from providers.images import images_store
 
-from .stack import ROOT, S3Server
+from .stack import S3Server
 
 
 @pytest.fixture(scope="module")
@@ -73,14 +72,7 @@ def test_a_task_s_image_lives_in_the_bucket_behind_a_stable_url(make_stack, s3):
 @pytest.mark.stack
 def test_the_seed_workflow_with_s3_downloads_a_png_from_the_bucket(make_stack, s3):
     stack = make_stack(env=s3.env()).start()
-    script = ROOT / "examples" / "seed_client.sh"
-    done = subprocess.run(
-        ["bash", str(script)],
-        env={**os.environ, "BASE_URL": stack.base_url},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = stack.seed_client()
     assert done.returncode == 0 and "状态: completed" in done.stdout, done.stdout + done.stderr
     image_url = re.search(r"图片生成完成: (\S+)", done.stdout).group(1)
     task_id = urlsplit(image_url).path.split("/")[3]

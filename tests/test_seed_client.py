@@ -1,28 +1,18 @@
 """The original README's bash + curl + jq client, run unchanged against a live server."""
 
 import io
-import os
 import re
 import subprocess
-from pathlib import Path
 
 import pytest
 from PIL import Image
 
 pytestmark = pytest.mark.stack
 
-SCRIPT = Path(__file__).resolve().parent.parent / "examples" / "seed_client.sh"
-
 
 def test_seed_bash_client_reaches_completed_and_the_image_downloads(make_stack, redis_url):
     stack = make_stack(broker_url=redis_url).start()
-    done = subprocess.run(
-        ["bash", str(SCRIPT)],
-        env={**os.environ, "BASE_URL": stack.base_url},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = stack.seed_client()
     assert done.returncode == 0, done.stderr
     assert "状态: completed" in done.stdout, done.stdout
     match = re.search(r"图片生成完成: (\S+)", done.stdout)
@@ -38,11 +28,5 @@ def test_seed_bash_client_reaches_completed_and_the_image_downloads(make_stack, 
 
 def test_seed_bash_client_reports_failure_message(make_stack):
     stack = make_stack(env={"LOCAL_PROVIDER_FAILURE_RATE": "1"}).start()
-    done = subprocess.run(
-        ["bash", str(SCRIPT)],
-        env={**os.environ, "BASE_URL": stack.base_url},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = stack.seed_client()
     assert "任务失败: simulated failure of the local provider (LOCAL_PROVIDER_FAILURE_RATE)" in done.stdout, done.stdout

@@ -80,8 +80,12 @@ def task_create(
         params["scale"] = int(scale) if isinstance(spec.scale_range[0], int) else scale
     params.update(flags)
     taken = Conflict(f"User '{user_id}' already has a task with external_task_id '{external_task_id}'.")
-    same = ImageTask.objects.filter(user_id=user_id, external_task_id=external_task_id)
-    if external_task_id and same.filter(**string_indexed("user_id", "external_task_id")).exists():
+    if (
+        external_task_id
+        and ImageTask.objects.filter(
+            user_id=user_id, external_task_id=external_task_id, **string_indexed("user_id", "external_task_id")
+        ).exists()
+    ):
         raise taken
     reserved = limits_take(user_id=user_id)
     row = {

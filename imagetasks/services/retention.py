@@ -8,8 +8,9 @@ import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.files.storage import default_storage
 from django.utils import timezone
+
+from providers.images import images_delete
 
 from ..models import ImageTask
 
@@ -35,8 +36,7 @@ def files_expire(*, now: datetime | None = None, batch: int = 200) -> int:
         tasks = list(due)
         for task in tasks:
             try:
-                for name in task.stored_names:
-                    default_storage.delete(name)
+                images_delete(task.stored_names)
             except Exception as exc:  # noqa: BLE001 - one unreachable object must not stop the rest
                 log.warning("files of task %s not deleted (%s); trying again next time", task.id, exc)
                 failed.add(task.id)

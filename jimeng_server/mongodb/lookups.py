@@ -10,9 +10,6 @@ class BsonType(Lookup):
     lookup_name = "bson_type"
     prepare_rhs = False
 
-    def get_db_prep_lookup(self, value, connection):
-        return "%s", [value]
-
     def as_sql(self, compiler, connection):
         raise NotSupportedError("bson_type is a MongoDB lookup")
 
