@@ -4,6 +4,7 @@ import random
 import time
 
 from asgiref.sync import sync_to_async
+from django.db import connections
 from django.db.models import QuerySet
 
 from jimeng_server.errors import NotFound
@@ -19,13 +20,58 @@ SUMMARY_FIELDS = ("id", "status", "provider", "result", "error_code", "error_mes
 def task_get(*, task_id: str, owner: str | None = None, fields: tuple[str, ...] | None = None) -> ImageTask:
     """The task (only `fields`, if given); with an `owner`, only if it is that user's (anyone
     else's is "not found"). One lookup by primary key."""
-    tasks = ImageTask.objects.filter(user_id=owner) if owner is not None else ImageTask.objects.all()
-    if fields is not None:
-        tasks = tasks.only(*fields)
-    try:
-        return tasks.get(pk=task_id)
-    except ImageTask.DoesNotExist:
-        raise NotFound(f"Task '{task_id}' not found.") from None
+    task = task_find(task_id=task_id, owner=owner, fields=fields)
+    if task is None:
+        raise NotFound(f"Task '{task_id}' not found.")
+    return task
+
+
+def task_find(*, task_id: str, owner: str | None = None, fields: tuple[str, ...] | None = None) -> ImageTask | None:
+    """`task_get`, with None for a task that is not there."""
+    connection = connections[ImageTask.objects.db]
+    if connection.vendor == "mongodb":
+        tasks = ImageTask.objects.filter(user_id=owner) if owner is not None else ImageTask.objects.all()
+        return (tasks.only(*fields) if fields is not None else tasks).filter(pk=task_id).first()
+    return _task_read(connection, task_id, owner, fields)
+
+
+# Polls read one task by key thousands of times a second; building its SQL through the ORM each time
+# cost ~0.3 ms of a ~2 ms request. Each shape of the read is compiled once per process, and then only
+# run: the same SQL, columns and value converters the ORM itself would use.
+_TASK_ID, _OWNER = "\x00task_id", "\x00owner"
+_compiled_reads: dict[tuple, tuple] = {}
+
+
+def _task_read(connection, task_id: str, owner: str | None, fields: tuple[str, ...] | None) -> ImageTask | None:
+    shape = (connection.alias, owner is not None, fields)
+    compiled = _compiled_reads.get(shape)
+    if compiled is None:
+        tasks = ImageTask.objects.using(connection.alias).filter(pk=_TASK_ID)
+        if owner is not None:
+            tasks = tasks.filter(user_id=_OWNER)
+        if fields is not None:
+            tasks = tasks.only(*fields)
+        compiler = tasks.query.get_compiler(using=connection.alias)
+        sql, params = compiler.as_sql()
+        columns = [column for column, _, _ in compiler.select]
+        compiled = _compiled_reads[shape] = (
+            sql,
+            params,
+            [column.target.attname for column in columns],
+            compiler.get_converters(columns),
+        )
+    sql, params, names, converters = compiled
+    arguments = {_TASK_ID: task_id, _OWNER: owner}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [arguments.get(param, param) for param in params])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = list(row)
+    for index, (functions, expression) in converters.items():
+        for function in functions:
+            values[index] = function(values[index], expression, connection)
+    return ImageTask.from_db(connection.alias, names, values)
 
 
 def task_get_by_external_id(*, user_id: str, external_task_id: str) -> ImageTask:

@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery
-from celery.signals import setup_logging, worker_process_init
+from celery.signals import setup_logging, task_prerun, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "jimeng_server.settings")
 
@@ -20,6 +20,15 @@ def _fresh_connections_after_fork(**_kwargs):
 
     for connection in connections.all(initialized_only=True):
         connection.close()
+
+
+@task_prerun.connect
+def _connections_like_a_request(**_kwargs):
+    """Each task starts as a web request does: a connection past CONN_MAX_AGE, or one that failed, is
+    closed (the next query opens a fresh one, health-checked first); a good one is reused."""
+    from django.db import close_old_connections
+
+    close_old_connections()
 
 
 @setup_logging.connect

@@ -9,7 +9,7 @@ import base64
 import requests
 from django.conf import settings
 
-from .base import GenerationRequest, Image, ModelSpec, Provider, UpstreamError
+from .base import GenerationRequest, Image, ModelSpec, Provider, UpstreamError, session_settle
 
 # error.code -> (message, retryable), from the Ark images API's error table.
 CODES: dict[str, tuple[str, bool]] = {
@@ -80,6 +80,13 @@ class ArkProvider(Provider):
 
     def __init__(self):
         self.session = requests.Session()  # connection reuse across tasks in this process
+        self._settled_for = ""
+
+    def _session(self) -> requests.Session:
+        if self._settled_for != settings.ARK_BASE_URL:
+            self._settled_for = settings.ARK_BASE_URL
+            session_settle(self.session, settings.ARK_BASE_URL)
+        return self.session
 
     def is_configured(self) -> bool:
         return bool(settings.ARK_API_KEY)
@@ -104,7 +111,7 @@ class ArkProvider(Provider):
     def generate(self, request: GenerationRequest) -> list[Image]:
         url = settings.ARK_BASE_URL.rstrip("/") + "/images/generations"
         try:
-            response = self.session.post(
+            response = self._session().post(
                 url,
                 json=self.request_body(request),
                 headers={"Authorization": f"Bearer {settings.ARK_API_KEY}"},

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
+import requests
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -111,3 +113,14 @@ class Provider:
 
     def cancel(self, request: GenerationRequest, upstream_task_id: str) -> None:
         raise NotImplementedError
+
+
+def session_settle(session: requests.Session, url: str) -> requests.Session:
+    """Read the environment's proxy settings for the upstream at `url` once, instead of on every call.
+
+    A `requests` session that trusts the environment reads the proxy variables and ~/.netrc again per
+    request (about 5% of a worker's poll), and a ~/.netrc entry for the upstream's host would replace
+    a signed Authorization header with Basic credentials. HTTPS_PROXY / NO_PROXY still apply."""
+    session.trust_env = False
+    session.proxies = requests.utils.get_environ_proxies(url)
+    return session

@@ -14,7 +14,7 @@ import threading
 
 from django.conf import settings
 
-from .base import GenerationRequest, Image, ModelSpec, PollResult, Provider, UpstreamError
+from .base import GenerationRequest, Image, ModelSpec, PollResult, Provider, UpstreamError, session_settle
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +97,7 @@ def visual_service():
             _client.set_scheme(scheme)
             _client.set_connection_timeout(connect_timeout)
             _client.set_socket_timeout(read_timeout)
+            session_settle(_client.session, f"{scheme}://{host}/")
         return _client
 
 

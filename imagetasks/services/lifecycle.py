@@ -14,7 +14,6 @@ from jimeng_server import metrics
 from jimeng_server.backoff import backoff_seconds
 from providers.base import UpstreamError
 
-from .. import cadence
 from ..events import task_changed_on_commit
 from ..models import ImageTask, Status
 from .limits import active_give_back
@@ -80,8 +79,6 @@ def task_complete(*, task: ImageTask, images: list[dict]) -> bool:
     if done:
         seconds = (timezone.now() - (task.submitted_at or task.started_at or task.created_at)).total_seconds()
         metrics.GENERATION_SECONDS.labels(task.provider, task.model).observe(seconds)
-        if task.submitted_at:  # an async upstream: its time teaches the poll cadence
-            cadence.generation_observed(task.provider, task.model, seconds)
     return done
 
 

@@ -17,6 +17,7 @@ from .. import cadence
 from ..capacity import capacity
 from ..journal import submission_journal
 from ..models import ImageTask, Status
+from ..selectors import task_find
 from .lifecycle import task_claim, task_complete, task_fail, task_held, upstream_failed
 from .scheduling import NextStep
 from .slots import task_park
@@ -53,7 +54,7 @@ def _store_and_complete(task: ImageTask, images) -> None:
 def task_process(*, task_id: str) -> NextStep | None:
     """A worker's turn at a pending task: take a concurrency slot, claim it, then either submit it
     (async upstream: the poll chain takes over) or generate it (sync upstream)."""
-    task = ImageTask.objects.filter(pk=task_id).first()
+    task = task_find(task_id=task_id)
     if task is None or task.status != Status.PENDING:
         return None
     if not capacity().acquire(task):
@@ -117,7 +118,9 @@ def task_poll(*, task_id: str, seq: int) -> NextStep | None:
     )
     if not advanced:
         return None
-    task = ImageTask.objects.get(pk=task_id)
+    task = task_find(task_id=task_id)
+    if task is None:  # deleted meanwhile
+        return None
     capacity().refresh(task)
     waited = (now - (task.submitted_at or now)).total_seconds()
     if waited > settings.TASK_DEADLINE_SECONDS:
@@ -131,6 +134,7 @@ def task_poll(*, task_id: str, seq: int) -> NextStep | None:
     try:
         result = provider.poll(generation_request(task), task.upstream_task_id)
         if result.done:
+            cadence.generation_observed(task.provider, task.model, waited)  # teaches when to look
             _store_and_complete(task, result.images)
             return None
     except UpstreamError as error:
