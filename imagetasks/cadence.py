@@ -15,12 +15,16 @@ second."""
 
 from __future__ import annotations
 
+import time
+
 from django.conf import settings
 from django.core.cache import cache
 
 _WEIGHT = 0.2  # of a new observation in the moving averages
 _FINEST = 0.1  # seconds: the closest two looks ever come
 _LATE = 3  # spreads (at least POLL_MIN_SECONDS each) past the usual end, looks back off again
+_FRESH = 1.0  # seconds a process trusts what it last read from the cache (a look costs no cache read)
+_read: dict[str, tuple[float, tuple[float, float] | None]] = {}
 
 
 def _key(provider: str, model: str) -> str:
@@ -29,11 +33,18 @@ def _key(provider: str, model: str) -> str:
 
 def _learned(provider: str, model: str) -> tuple[float, float] | None:
     """(usual end in seconds after the submit, its mean deviation), or None before anything is known."""
+    key = _key(provider, model)
+    now = time.monotonic()
+    read_at, value = _read.get(key, (-_FRESH, None))
+    if now - read_at < _FRESH:
+        return value
     try:
-        value = cache.get(_key(provider, model))
+        value = cache.get(key)
     except Exception:  # noqa: BLE001 - a cache away means no expectation, not a failed poll
         return None
-    return tuple(value) if value else None
+    value = tuple(value) if value else None
+    _read[key] = (now, value)
+    return value
 
 
 def _step(spread: float) -> float:
@@ -55,6 +66,7 @@ def generation_observed(provider: str, model: str, found_after: float) -> None:
         usual, spread = learned
         ended = max(0.0, found_after - _step(spread) / 2)
         value = (usual + _WEIGHT * (ended - usual), spread + _WEIGHT * (abs(ended - usual) - spread))
+    _read[_key(provider, model)] = (time.monotonic(), value)
     try:
         cache.set(_key(provider, model), value, timeout=7 * 24 * 3600)
     except Exception:  # noqa: BLE001
