@@ -10,8 +10,8 @@ before anything is known, it backs off with the elapsed time (elapsed × POLL_FA
 What it learns is when the generation ended, not when a look found it: the middle between the look
 that found it done and the look a step before. (Learning the found time would drift later with every
 run: each look lands a little after the last found time.) A generation already done at the first
-look ended some time before it: that counts as a spread early, so an upstream that became faster
-pulls the first look earlier quickly. Ten-second generations of a steady upstream are looked at
+look ended some time before it: that counts as two spreads early, so an
+upstream that became faster pulls the first look earlier quickly. Ten-second generations of a steady upstream are looked at
 about twice instead of eighteen times, and found done within a tenth of a second."""
 
 from __future__ import annotations
@@ -67,7 +67,8 @@ def generation_observed(provider: str, model: str, found_after: float) -> None:
     else:
         usual, spread = learned
         first_look = found_after < usual - spread + _step(spread) / 2
-        ended = max(0.0, found_after - (max(spread, _step(spread)) if first_look else _step(spread) / 2))
+        early = 2 * max(spread, _step(spread)) if first_look else _step(spread) / 2
+        ended = max(0.0, found_after - early)
         value = (usual + _WEIGHT * (ended - usual), spread + _WEIGHT * (abs(ended - usual) - spread))
     _read[_key(provider, model)] = (time.monotonic(), value)
     try:
