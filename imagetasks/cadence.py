@@ -10,9 +10,9 @@ before anything is known, it backs off with the elapsed time (elapsed × POLL_FA
 What it learns is when the generation ended, not when a look found it: the middle between the look
 that found it done and the look a step before. (Learning the found time would drift later with every
 run: each look lands a little after the last found time.) A generation already done at the first
-look ended some time before it: that counts as two spreads early, so an
-upstream that became faster pulls the first look earlier quickly. Ten-second generations of a steady upstream are looked at
-about twice instead of eighteen times, and found done within a tenth of a second."""
+look ended some time before it: that counts as two spreads early, so an upstream that became faster
+pulls the first look earlier within ~10 generations. Ten-second generations of a steady upstream are
+looked at about twice instead of eighteen times, and found done within a tenth of a second."""
 
 from __future__ import annotations
 
