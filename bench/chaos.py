@@ -1,10 +1,11 @@
 """`make chaos`: the reliability figures, measured against real processes and the fake upstream.
 
 R1  200 tasks in flight, the worker killed with SIGKILL, started again: completed, duplicate
-    upstream submissions (the fake's counter), lost.
+    upstream submissions (the fake's counter), lost; credits charged = completed, and balance +
+    reserved + charged = the balance given (the user pays one credit per task).
 R2  Redis FLUSHALL, then a Redis restart, then `queue_clear --force`, mid-run: lost tasks.
 R3  30% injected throttles / 500s / timeouts: share completed; moderation rejects fail at once;
-    the fake's peak concurrency against the cap.
+    the fake's peak concurrency against the cap; the same credit invariant as R1.
 R6  The webhook receiver down for a while, then up: terminal events delivered, signatures valid.
 R7  One user's webhooks point at a receiver that sends one byte every 5 s: another user's 50 tasks
     take no longer end to end than in the same run without it (goal ≤ 1.2×).
@@ -83,6 +84,36 @@ def _duplicates(fake: FakeUpstream, prefix: str) -> int:
     )
 
 
+def _credits_give(stack: Stack, balance: int, user: str = "user_123") -> None:
+    """The user who creates the scenario's tasks pays for them: a balance of one credit per task."""
+    stack.session.post(stack.url("/api/v1/users"), json={"id": user, "email": f"{user}@example.com"}, timeout=10)
+    answer = stack.session.put(stack.url(f"/api/v1/users/{user}/credits"), json={"balance": balance}, timeout=10)
+    assert answer.status_code == 200, answer.text
+    time.sleep(1.1)  # every web process has seen that credits are in use
+
+
+def _credits_figures(stack: Stack, balance: int, completed: int, user: str = "user_123") -> dict:
+    """After the faults: once the reconciler settled what crashes left open, charges = completed
+    tasks and balance + reserved + charged = what was given."""
+    deadline = time.monotonic() + 30
+    while True:
+        usage = stack.session.get(stack.url(f"/api/v1/users/{user}/usage"), timeout=10).json()["data"]
+        if usage["reserved"] == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    total = usage["balance"] + usage["reserved"] + usage["charged"]
+    return {
+        "credits charged / completed": f"{usage['charged']}/{completed}",
+        "credits balance + reserved + charged / given": f"{total}/{balance}",
+    }
+
+
+def _credits_exact(figures: dict) -> bool:
+    charged, completed = figures["credits charged / completed"].split("/")
+    total, given = figures["credits balance + reserved + charged / given"].split("/")
+    return charged == completed and total == given
+
+
 def r1_worker_killed(workdir: Path, fake: FakeUpstream) -> dict:
     fake.state.reset(FakeConfig(latency=4))
     server = RedisServer(workdir).start()
@@ -90,6 +121,7 @@ def r1_worker_killed(workdir: Path, fake: FakeUpstream) -> dict:
     (workdir / "r1").mkdir(exist_ok=True)
     try:
         stack.start(beat=True)
+        _credits_give(stack, 200)
         ids = _create(stack, 200, "r1")
         time.sleep(2)  # submissions and polls in flight
         stack.kill_group("worker")
@@ -102,6 +134,7 @@ def r1_worker_killed(workdir: Path, fake: FakeUpstream) -> dict:
             "completed": statuses["completed"],
             "lost": 200 - statuses["completed"],
             "duplicate submissions": _duplicates(fake, "r1"),
+            **_credits_figures(stack, 200, statuses["completed"]),
         }
     finally:
         stack.stop()
@@ -160,6 +193,7 @@ def r3_faults(workdir: Path, fake: FakeUpstream) -> dict:
     try:
         stack.start(beat=True)
         stack.start_worker("worker2")
+        _credits_give(stack, 210)
         ids = _create(stack, 200, "r3")
         rejected = _create(stack, 10, "r3 forbidden")
         statuses = _finish(stack, ids + rejected, timeout=300)
@@ -178,6 +212,7 @@ def r3_faults(workdir: Path, fake: FakeUpstream) -> dict:
             "moderation reason": " | ".join(sorted(reasons)),
             "peak concurrency / cap": f"{fake.state.snapshot()['peak_concurrency']}/{cap}",
             "statuses": dict(statuses),
+            **_credits_figures(stack, 210, statuses["completed"]),
         }
     finally:
         stack.stop()
@@ -359,9 +394,9 @@ def _peak_within_cap(figure: str) -> bool:
 
 
 GOALS = {
-    "R1": lambda f: f["lost"] == 0 and f["duplicate submissions"] == 0,
+    "R1": lambda f: f["lost"] == 0 and f["duplicate submissions"] == 0 and _credits_exact(f),
     "R2": lambda f: f["lost"] == 0,
-    "R3": lambda f: f["completed"] >= 198 and _peak_within_cap(f["peak concurrency / cap"]),
+    "R3": lambda f: f["completed"] >= 198 and _peak_within_cap(f["peak concurrency / cap"]) and _credits_exact(f),
     "R6": lambda f: f["delivered after the receiver came up"] == f["terminal events"],
     "R7": lambda f: f["makespan ratio"] <= 1.2 and f["median ratio"] <= 1.2,
     "R8": lambda f: (

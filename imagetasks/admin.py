@@ -8,7 +8,8 @@ from django.utils.timesince import timesince
 from jimeng_server.errors import DomainError
 
 from . import services
-from .models import ImageTask, WebhookDelivery
+from .capacity import capacity
+from .models import ImageTask, UpstreamAccount, WebhookDelivery
 from .representation import image_url
 from .services import webhook_redeliver
 
@@ -188,3 +189,43 @@ class ImageTaskAdmin(admin.ModelAdmin):
     @admin.action(description="Cancel selected tasks (pending or processing)")
     def cancel_tasks(self, request, queryset):
         self._apply(request, queryset, services.task_cancel, "Canceled")
+
+
+@admin.register(UpstreamAccount)
+class UpstreamAccountAdmin(admin.ModelAdmin):
+    """The upstream accounts (configured in VOLCENGINE_ACCOUNTS / ARK_ACCOUNTS; keys never shown): in
+    rotation or not, why, and what runs on each."""
+
+    list_display = ("id", "provider", "name", "in_rotation", "reason", "changed_at", "in_flight")
+    list_filter = ("provider", "in_rotation")
+    readonly_fields = ("id", "provider", "name", "in_rotation", "reason", "changed_at")
+    actions = ("put_back", "take_out")
+
+    def changelist_view(self, request, extra_context=None):
+        services.accounts_rows_sync()
+        return super().changelist_view(request, extra_context)
+
+    @admin.display(description="in flight")
+    def in_flight(self, account):
+        try:
+            return capacity().account_in_use(account.provider, account.name)
+        except Exception:  # noqa: BLE001 - Redis away
+            return "?"
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Put selected accounts back in rotation")
+    def put_back(self, request, queryset):
+        count = sum(
+            services.account_restore(provider=a.provider, name=a.name, by=f"operator {request.user}") for a in queryset
+        )
+        self.message_user(request, f"Put {count} account(s) back in rotation.", messages.SUCCESS)
+
+    @admin.action(description="Take selected accounts out of rotation")
+    def take_out(self, request, queryset):
+        for account in queryset:
+            services.account_take_out(
+                provider=account.provider, name=account.name, reason=f"taken out by operator {request.user}"
+            )
+        self.message_user(request, f"Took {queryset.count()} account(s) out of rotation.", messages.SUCCESS)

@@ -34,18 +34,8 @@ def _key(provider: str, model: str) -> str:
 
 def _learned(provider: str, model: str) -> tuple[float, float] | None:
     """(usual end in seconds after the submit, its mean deviation), or None before anything is known."""
-    key = _key(provider, model)
-    now = time.monotonic()
-    read_at, value = _read.get(key, (-_FRESH, None))
-    if now - read_at < _FRESH:
-        return value
-    try:
-        value = cache.get(key)
-    except Exception:  # noqa: BLE001 - a cache away means no expectation, not a failed poll
-        return None
-    value = tuple(value) if value else None
-    _read[key] = (now, value)
-    return value
+    value = _learned_value(_key(provider, model))  # a cache away means no expectation, not a failed poll
+    return tuple(value) if value else None
 
 
 def _step(spread: float) -> float:
@@ -89,3 +79,37 @@ def poll_delay(provider: str, model: str, elapsed: float) -> float:
         if elapsed < usual + _LATE * max(spread, low):
             return _step(spread)
     return min(high, max(low, elapsed * settings.POLL_FACTOR))
+
+
+def _run_key(provider: str, model: str) -> str:
+    return f"jimeng:run-seconds:{provider}:{model}"
+
+
+def run_observed(provider: str, model: str, seconds: float) -> None:
+    """A task of this model ran `seconds` from its claim to its end: fold it into the average (what a
+    queue's ETA counts per task ahead)."""
+    key = _run_key(provider, model)
+    usual = _learned_value(key)
+    value = seconds if usual is None else usual + _WEIGHT * (seconds - usual)
+    _read[key] = (time.monotonic(), value)
+    try:
+        cache.set(key, value, timeout=7 * 24 * 3600)
+    except Exception:  # noqa: BLE001
+        pass
+
+
+def run_seconds(provider: str, model: str) -> float | None:
+    return _learned_value(_run_key(provider, model))
+
+
+def _learned_value(key: str):
+    now = time.monotonic()
+    read_at, value = _read.get(key, (-_FRESH, None))
+    if now - read_at < _FRESH:
+        return value
+    try:
+        value = cache.get(key)
+    except Exception:  # noqa: BLE001
+        return None
+    _read[key] = (now, value)
+    return value

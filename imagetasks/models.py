@@ -41,6 +41,9 @@ class ImageTask(models.Model):
     params = models.JSONField("parameters", default=dict, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     upstream_task_id = models.CharField("upstream task id", max_length=128, blank=True, default="")
+    # The upstream account its generation runs on (set by the claim, with its slot): an upstream task
+    # id is valid only for the account that made it, so polls and cancels use this one.
+    account = models.CharField("upstream account", max_length=64, blank=True, default="")
     attempts = models.PositiveIntegerField(default=0, help_text="How many times a worker claimed it, ever.")
     # Claims allowed before a retryable error becomes final; an operator's retry raises it.
     attempts_limit = models.PositiveIntegerField(default=3)
@@ -61,6 +64,10 @@ class ImageTask(models.Model):
     # by the reconciler), never by a timer, so a backlog far above the cap costs nothing while it waits.
     # A time rather than a flag: the index serves "the longest waiting first" as a range scan.
     waiting_since = models.DateTimeField("waiting for a free slot since", null=True, blank=True)
+    # Its place in the line when parked: a number drawn from a per-provider counter (services/queue.py).
+    queue_ticket = models.BigIntegerField("queue ticket", null=True, blank=True)
+    # Credits reserved at create (0: the user's credits are off); charged or given back when it ends.
+    credits_reserved = models.PositiveIntegerField("credits reserved", default=0)
     webhook_url = models.URLField(max_length=2048, blank=True, default="")
     # "terminal": one call when the task ends; "all": also when it starts processing.
     webhook_events = models.CharField(max_length=16, blank=True, default="terminal")
@@ -183,3 +190,25 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} for {self.task_id} ({self.status})"
+
+
+class UpstreamAccount(models.Model):
+    """An upstream account's standing: in rotation, or taken out (automatically, when the upstream
+    refused its keys, or by an operator) with the reason. Accounts themselves are configured
+    (VOLCENGINE_ACCOUNTS, ARK_ACCOUNTS); a row exists once an account's standing was changed."""
+
+    id = models.CharField(primary_key=True, max_length=100, db_column="_id", editable=False)  # provider:name
+    provider = models.CharField(max_length=32)
+    name = models.CharField(max_length=64)
+    in_rotation = models.BooleanField(default=True)
+    reason = models.TextField(blank=True, default="")
+    # Which keys were refused (a hash): the account is back by itself once configured with others.
+    keys_fingerprint = models.CharField(max_length=16, blank=True, default="", editable=False)
+    changed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "upstream account"
+        ordering = ["provider", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.provider}:{self.name}"

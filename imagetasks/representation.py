@@ -7,6 +7,7 @@ from django.utils.encoding import filepath_to_uri
 from jimeng_server.api import timestamp
 
 from .models import ImageTask, Status
+from .selectors import queue_place
 
 STATUS_MESSAGES = {
     Status.PENDING: "任务排队中，请稍后查询",
@@ -66,6 +67,10 @@ def task_summary(task: ImageTask, request=None) -> dict:
         data["result"] = result
     if task.status == Status.FAILED:
         data["error"] = {"code": task.error_code, "message": task.error_message}
+    if task.status == Status.PENDING and task.waiting_since is not None:
+        place = queue_place(task)  # waiting for a slot: where it stands, and when it should start
+        if place is not None:
+            data.update(place)
     return data
 
 

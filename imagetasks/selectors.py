@@ -4,17 +4,33 @@ import random
 import time
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db import connections
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from jimeng_server.errors import NotFound
 from jimeng_server.mongodb.lookups import string_indexed
+from providers import registry
 
+from . import cadence
+from .capacity import capacity
 from .events import task_watch, task_watch_async
-from .models import ImageTask
+from .models import ImageTask, Status, UpstreamAccount
 
 # What a poll's answer (representation.task_summary) reads: a poll loads nothing else.
-SUMMARY_FIELDS = ("id", "status", "provider", "result", "error_code", "error_message", "files_expired_at")
+SUMMARY_FIELDS = (
+    "id",
+    "status",
+    "provider",
+    "model",
+    "result",
+    "error_code",
+    "error_message",
+    "files_expired_at",
+    "waiting_since",
+    "queue_ticket",
+)
 
 
 def task_get(*, task_id: str, owner: str | None = None, fields: tuple[str, ...] | None = None) -> ImageTask:
@@ -88,6 +104,88 @@ def task_list_for_user(*, user_id: str, status: str | None = None) -> QuerySet[I
     if status:
         tasks = tasks.filter(status=status)
     return tasks
+
+
+def accounts_standing() -> list[dict]:
+    """Every configured upstream account of the live providers: in rotation or not (with the reason),
+    and the generations running on it now. No credentials."""
+    rows = {row.pk: row for row in UpstreamAccount.objects.all()}
+    standing = []
+    for name in registry.provider_names():
+        provider = registry.provider_get(name)
+        if name == "local" or not provider.is_configured():
+            continue
+        for account in provider.accounts():
+            row = rows.get(f"{name}:{account.name}")
+            out = row is not None and not row.in_rotation and row.keys_fingerprint in ("", account.fingerprint)
+            try:
+                in_flight = capacity().account_in_use(name, account.name)
+            except Exception:  # noqa: BLE001 - Redis away: /health says so elsewhere
+                in_flight = None
+            standing.append(
+                {
+                    "provider": name,
+                    "name": account.name,
+                    "in_rotation": not out,
+                    "reason": row.reason if row is not None else "",
+                    "changed_at": row.changed_at.isoformat() if row is not None else None,
+                    "concurrency": account.concurrency,
+                    "weight": account.weight,
+                    "in_flight": in_flight,
+                }
+            )
+    return standing
+
+
+_FRESH = 1.0
+_running: dict[str, tuple[float, list]] = {}  # provider -> (read at, start times of its running tasks)
+
+
+def queue_place(task: ImageTask) -> dict | None:
+    """For a task waiting for a slot: `queue_position` (0 = the next to start) and `eta_seconds` (until
+    it starts: the running tasks' expected ends, then one model's run time per round of the cap
+    ahead of it). Two indexed reads (the line's head, the running tasks, the latter at most once a
+    second per process), whatever the backlog. None once it is no longer waiting."""
+    if task.status != Status.PENDING or task.waiting_since is None or task.queue_ticket is None:
+        return None
+    head = (
+        ImageTask.objects.filter(provider=task.provider, waiting_since__isnull=False, status=Status.PENDING)
+        .order_by("waiting_since")
+        .values_list("queue_ticket", flat=True)
+        .first()
+    )
+    position = max(0, task.queue_ticket - (head if head is not None else task.queue_ticket))
+    place = {"queue_position": position, "eta_seconds": None}
+    accounts = registry.provider_get(task.provider).accounts()
+    account_caps = sum(account.concurrency for account in accounts) if all(a.concurrency for a in accounts) else 0
+    caps = [
+        cap
+        for cap in (
+            settings.UPSTREAM_CONCURRENCY.get(task.provider, 0),
+            settings.MODEL_CONCURRENCY.get(task.model, 0),
+            account_caps,
+        )
+        if cap
+    ]
+    run = cadence.run_seconds(task.provider, task.model)
+    if not caps or not run:
+        return place
+    cap = min(caps)
+    now = time.monotonic()
+    read_at, started = _running.get(task.provider, (-_FRESH, []))
+    if now - read_at >= _FRESH:
+        started = list(
+            ImageTask.objects.filter(status=Status.PROCESSING, provider=task.provider)
+            .exclude(started_at=None)
+            .values_list("started_at", flat=True)[:cap]
+        )
+        _running[task.provider] = (now, started)
+    moment = timezone.now()
+    ends = sorted(max(0.0, run - (moment - at).total_seconds()) for at in started)[:cap]
+    ends += [0.0] * (cap - len(ends))
+    rounds, slot = divmod(position, cap)
+    place["eta_seconds"] = round(ends[slot] + rounds * run, 1)
+    return place
 
 
 def tasks_waiting_for_slot() -> int:

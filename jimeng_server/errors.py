@@ -16,6 +16,16 @@ class InvalidInput(DomainError):
     status = 400
 
 
+class PaymentRequired(DomainError):
+    """Not enough credits for what was asked."""
+
+    status = 402
+
+
+class Forbidden(DomainError):
+    status = 403
+
+
 class NotFound(DomainError):
     status = 404
 

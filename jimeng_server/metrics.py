@@ -40,6 +40,15 @@ WAITING_CLIENTS = Gauge(
     "Clients waiting on a task right now (long-poll, SSE, OpenAI waits) in the web processes.",
     multiprocess_mode="livesum",
 )
+ACCOUNT_SUBMITS = Counter(
+    "jimeng_account_submits", "Generations an upstream account accepted.", ["provider", "account"]
+)
+ACCOUNT_FAILURES = Counter(
+    "jimeng_account_failures", "Upstream errors per account, by code.", ["provider", "account", "code"]
+)
+ACCOUNT_EVENTS = Counter(
+    "jimeng_account_events", "Accounts taken out of rotation or put back.", ["provider", "account", "event"]
+)
 WEBHOOK_DELIVERIES = Counter("jimeng_webhook_deliveries", "Webhook delivery attempts, by outcome.", ["outcome"])
 
 
@@ -59,6 +68,21 @@ class _StateCollector:
             "Pending tasks waiting for a free concurrency slot.",
             tasks_waiting_for_slot(),
         )
+        from imagetasks.selectors import accounts_standing
+
+        in_flight = GaugeMetricFamily(
+            "jimeng_account_in_flight", "Generations running on each upstream account.", labels=["provider", "account"]
+        )
+        rotation = GaugeMetricFamily(
+            "jimeng_account_in_rotation",
+            "1 when an upstream account takes new work, 0 when out of rotation.",
+            labels=["provider", "account"],
+        )
+        for account in accounts_standing():
+            in_flight.add_metric([account["provider"], account["name"]], account["in_flight"])
+            rotation.add_metric([account["provider"], account["name"]], 1 if account["in_rotation"] else 0)
+        yield in_flight
+        yield rotation
         try:
             depth = queue_depth()
         except Exception:

@@ -1,6 +1,7 @@
 """The one settings module: every value comes from the environment (or `.env`), with embedded defaults
 that run on a fresh machine — SQLite, a broker on the local filesystem, and the local provider."""
 
+import os
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
@@ -313,6 +314,13 @@ VOLCENGINE_SCHEME = env.str("VOLCENGINE_SCHEME", default="https")
 VOLCENGINE_CONNECT_TIMEOUT_SECONDS = env.float("VOLCENGINE_CONNECT_TIMEOUT_SECONDS", default=5.0)
 VOLCENGINE_READ_TIMEOUT_SECONDS = env.float("VOLCENGINE_READ_TIMEOUT_SECONDS", default=30.0)
 ARK_API_KEY = env.str("ARK_API_KEY", default="")
+# Several upstream accounts (a pool): JSON lists of {"name", credentials, "concurrency", "weight"}; each
+# replaces its single-key setting above. See the README's "Upstream accounts".
+VOLCENGINE_ACCOUNTS = env.json("VOLCENGINE_ACCOUNTS", default=[])
+ARK_ACCOUNTS = env.json("ARK_ACCOUNTS", default=[])
+ACCOUNT_REST_SECONDS = env.float("ACCOUNT_REST_SECONDS", default=10.0)  # a throttled account rests this long
+# Credits (users/credits.py): the price of one image per model, JSON {model_id: credits}; 1 when not listed.
+MODEL_PRICES = env.json("MODEL_PRICES", default={})
 ARK_BASE_URL = env.str("ARK_BASE_URL", default="https://ark.cn-beijing.volces.com/api/v3")
 ARK_CONNECT_TIMEOUT_SECONDS = env.float("ARK_CONNECT_TIMEOUT_SECONDS", default=5.0)
 ARK_READ_TIMEOUT_SECONDS = env.float("ARK_READ_TIMEOUT_SECONDS", default=180.0)
@@ -391,6 +399,14 @@ CELERY_IO_QUEUE = env.str("CELERY_IO_QUEUE", default="imagetasks-io")
 # Concurrency caps: generations running at once upstream, across all workers. "jimeng=8,ark=8";
 # a provider or model left out (or 0) is unlimited.
 UPSTREAM_CONCURRENCY = env.dict("UPSTREAM_CONCURRENCY", cast={"value": int}, default={"jimeng": 8, "ark": 8})
+if "UPSTREAM_CONCURRENCY" not in os.environ:
+    # A pool's default cap is what its accounts allow together (8 for an account that names no
+    # concurrency of its own), not the single key's 8.
+    for _provider, _pool in (("jimeng", VOLCENGINE_ACCOUNTS), ("ark", ARK_ACCOUNTS)):
+        if isinstance(_pool, list) and _pool:
+            UPSTREAM_CONCURRENCY[_provider] = sum(
+                int(a.get("concurrency") or 8) if isinstance(a, dict) else 8 for a in _pool
+            )
 MODEL_CONCURRENCY = env.dict("MODEL_CONCURRENCY", cast={"value": int}, default={})
 # Where the caps are kept: Redis at this URL; default the broker when it is Redis, else the database.
 CAPACITY_REDIS_URL = env.str("CAPACITY_REDIS_URL", default="")

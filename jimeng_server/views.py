@@ -43,6 +43,19 @@ class HealthView(APIView):
             | {"retention_days": settings.IMAGE_RETENTION_DAYS},
         }
         broken = [] if database == "ok" else ["database"]
+        if database == "ok":
+            # The upstream accounts: any out of rotation is named with the reason (the server still
+            # works on the others; with none left, that provider's tasks fail at once and say why).
+            from imagetasks.selectors import accounts_standing
+
+            try:
+                standing = accounts_standing()
+            except Exception:  # noqa: BLE001 - a partial answer beats none
+                standing = []
+            data["accounts"] = standing
+            out = [f"{a['provider']}:{a['name']}" for a in standing if not a["in_rotation"]]
+            if out:
+                data["accounts_out_of_rotation"] = out
         client = shared_redis()
         if client is not None:
             # The broker, limits, caps and status changes: when it is away, creates are kept in the

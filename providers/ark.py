@@ -9,7 +9,17 @@ import base64
 import requests
 from django.conf import settings
 
-from .base import GenerationRequest, Image, ModelSpec, Provider, UpstreamError, session_settle
+from .base import (
+    Account,
+    GenerationRequest,
+    Image,
+    ModelSpec,
+    Provider,
+    UpstreamError,
+    accounts_parse,
+    accounts_problems,
+    session_settle,
+)
 
 # error.code -> (message, retryable), from the Ark images API's error table.
 CODES: dict[str, tuple[str, bool]] = {
@@ -23,6 +33,8 @@ CODES: dict[str, tuple[str, bool]] = {
     "AccessDenied": ("Ark denied access to this model for the account", False),
     "InvalidEndpointOrModel.NotFound": ("Ark does not know this model or endpoint, or it is not enabled", False),
 }
+ACCOUNT_DOWN = {"AuthenticationError", "AccountOverdueError", "AccessDenied"}  # the key, not the request
+_CREDENTIALS = ("api_key",)
 SEED_MODELS = {"doubao-seedream-3-0-t2i-250415", "doubao-seededit-3-0-i2i-250628"}
 GROUP_MODELS = {"doubao-seedream-4-0-250828"}
 
@@ -35,9 +47,11 @@ def error_from_response(status: int, body: dict | None) -> UpstreamError:
         text, retryable = CODES[code]
         if code in {"InvalidParameter", "MissingParameter"} and detail:
             text = f"{text}: {detail}"
-        return UpstreamError(f"{text} ({code})", code=code, retryable=retryable)
+        if code == "AuthenticationError" and settings.ARK_ACCOUNTS:
+            text = "Ark rejected the API key; check the account's api_key in ARK_ACCOUNTS"
+        return UpstreamError(f"{text} ({code})", code=code, retryable=retryable, account_down=code in ACCOUNT_DOWN)
     if status == 429 or code.startswith("RateLimitExceeded"):
-        return UpstreamError(f"Ark rate limit reached ({code})", code=code, retryable=True)
+        return UpstreamError(f"Ark rate limit reached ({code})", code=code, retryable=True, throttled=True)
     if status >= 500:
         return UpstreamError(f"Ark is unavailable or overloaded ({code})", code=code, retryable=True)
     return UpstreamError(f"Ark error {code}: {detail}".rstrip(": "), code=code)
@@ -88,8 +102,22 @@ class ArkProvider(Provider):
             session_settle(self.session, settings.ARK_BASE_URL)
         return self.session
 
+    def accounts(self) -> tuple[Account, ...]:
+        """ARK_ACCOUNTS, or the single ARK_API_KEY as a pool of one."""
+        if settings.ARK_ACCOUNTS:
+            return accounts_parse(settings.ARK_ACCOUNTS, _CREDENTIALS)
+        return (Account("default", credentials=(settings.ARK_API_KEY,)),)
+
     def is_configured(self) -> bool:
-        return bool(settings.ARK_API_KEY)
+        return any(all(account.credentials) for account in self.accounts())
+
+    def configuration_problems(self) -> list[tuple[str, str]]:
+        if not settings.ARK_ACCOUNTS:
+            return []
+        problems = accounts_problems("ARK_ACCOUNTS", settings.ARK_ACCOUNTS, _CREDENTIALS)
+        if settings.ARK_API_KEY:
+            problems.append(("warning", "ARK_ACCOUNTS is set: ARK_API_KEY is not used"))
+        return problems
 
     def request_body(self, request: GenerationRequest) -> dict:
         body: dict = {
@@ -110,11 +138,12 @@ class ArkProvider(Provider):
 
     def generate(self, request: GenerationRequest) -> list[Image]:
         url = settings.ARK_BASE_URL.rstrip("/") + "/images/generations"
+        (api_key,) = self.account(request.account).credentials
         try:
             response = self._session().post(
                 url,
                 json=self.request_body(request),
-                headers={"Authorization": f"Bearer {settings.ARK_API_KEY}"},
+                headers={"Authorization": f"Bearer {api_key}"},
                 timeout=(settings.ARK_CONNECT_TIMEOUT_SECONDS, settings.ARK_READ_TIMEOUT_SECONDS),
             )
         except requests.ConnectTimeout:

@@ -6,6 +6,10 @@ upstream task id, `poll` reports on it). Providers never touch models or storage
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
+import re
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
@@ -31,6 +35,7 @@ class ModelSpec:
     # Optional knobs: the range of `scale` (None: not accepted), and which flags the model takes.
     scale_range: tuple[float, float] | None = None
     options: tuple[str, ...] = ()  # of "force_single", "use_pre_llm"
+    max_images: int = 1  # images one generation may return (credits reserve this many)
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,7 @@ class GenerationRequest:
     seed: int | None = None
     reference_images: tuple[str, ...] = ()
     options: dict = field(default_factory=dict)  # model-specific extras (scale, quality, ...)
+    account: str = ""  # the upstream account to use (the one that submitted it, for a poll); "": the first
 
 
 @dataclass(frozen=True)
@@ -60,11 +66,31 @@ class PollResult:
     images: tuple[Image, ...] = ()
 
 
+@dataclass(frozen=True)
+class Account:
+    """One set of upstream credentials. `concurrency`: generations it may run at once (0: no cap of
+    its own); `weight`: its share when choosing the least-loaded account. The credentials never show
+    in a repr, a log or an answer."""
+
+    name: str
+    concurrency: int = 0
+    weight: float = 1.0
+    credentials: tuple[str, ...] = field(default=(), repr=False, compare=False)
+
+    @property
+    def fingerprint(self) -> str:
+        """Which keys these are, without them: an account taken out for refused keys comes back by
+        itself once it is configured with other ones."""
+        return hashlib.sha256("\0".join(self.credentials).encode()).hexdigest()[:16]
+
+
 class UpstreamError(Exception):
     """An upstream said no. `retryable` decides between trying again later and failing the task;
     `resubmit` says the upstream task is gone, so trying again means a new generation; `in_flight`
     says the upstream may have accepted the work anyway (a request that timed out after it was sent),
-    so it may still be generating."""
+    so it may still be generating. `account_down`: the account itself is refused (keys revoked,
+    overdue, access denied) — it leaves rotation; `throttled`: the account is over its rate or
+    concurrency limit for now — it rests."""
 
     def __init__(
         self,
@@ -74,6 +100,8 @@ class UpstreamError(Exception):
         retryable: bool = False,
         resubmit: bool = False,
         in_flight: bool = False,
+        account_down: bool = False,
+        throttled: bool = False,
     ):
         super().__init__(message)
         self.message = message
@@ -81,6 +109,8 @@ class UpstreamError(Exception):
         self.retryable = retryable
         self.resubmit = resubmit
         self.in_flight = in_flight
+        self.account_down = account_down
+        self.throttled = throttled
 
 
 class Provider:
@@ -96,6 +126,27 @@ class Provider:
     def is_configured(self) -> bool:
         """True when credentials are present, so that real tasks can run."""
         raise NotImplementedError
+
+    def accounts(self) -> tuple[Account, ...]:
+        """The upstream accounts it can use, in configuration order (a provider without credentials
+        has one, nameless in effect)."""
+        return (Account("default"),)
+
+    def account(self, name: str) -> Account:
+        """The account called `name` ("" or None: the first). One that is no longer configured is an
+        error a new submit gets past (its tasks were bound to it)."""
+        accounts = self.accounts()
+        if not name:
+            return accounts[0]
+        for account in accounts:
+            if account.name == name:
+                return account
+        raise UpstreamError(
+            f"the {self.name} account '{name}' that ran this task is no longer configured",
+            code="account_gone",
+            retryable=True,
+            resubmit=True,
+        )
 
     def configuration_problems(self) -> list[tuple[str, str]]:
         """What is wrong with this provider's settings, as (level, text) with level "error" or
@@ -124,3 +175,48 @@ def session_settle(session: requests.Session, url: str) -> requests.Session:
     session.trust_env = False
     session.proxies = requests.utils.get_environ_proxies(url)
     return session
+
+
+def accounts_parse(raw: list, fields: tuple[str, ...]) -> tuple[Account, ...]:
+    """Accounts from a JSON list of objects with `name`, the credential `fields`, and optional
+    `concurrency` and `weight` (configuration_problems says what is wrong with a list). Parsed once
+    per distinct list."""
+    return _accounts_parsed(json.dumps(raw, sort_keys=True, default=str), fields)
+
+
+@functools.lru_cache(maxsize=16)
+def _accounts_parsed(text: str, fields: tuple[str, ...]) -> tuple[Account, ...]:
+    raw = json.loads(text)
+    return tuple(
+        Account(
+            name=str(item.get("name") or f"account-{index + 1}"),
+            concurrency=int(item.get("concurrency") or 0),
+            weight=float(item.get("weight") or 1.0),
+            credentials=tuple(str(item.get(name) or "") for name in fields),
+        )
+        for index, item in enumerate(raw if isinstance(raw, list) else [])
+        if isinstance(item, dict)
+    ) or (Account("default"),)
+
+
+def accounts_problems(setting: str, raw, fields: tuple[str, ...]) -> list[tuple[str, str]]:
+    if not isinstance(raw, list) or not all(isinstance(item, dict) for item in raw):
+        return [("error", f"{setting} must be a JSON list of objects")]
+    problems, names = [], set()
+    for index, item in enumerate(raw):
+        name = item.get("name")
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", name):
+            problems.append(("error", f"{setting}[{index}]: 'name' must be 1-64 letters, digits, '_', '.' or '-'"))
+        elif name in names:
+            problems.append(("error", f"{setting}: the name '{name}' is used twice"))
+        names.add(name)
+        missing = [field_ for field_ in fields if not item.get(field_)]
+        if missing:
+            problems.append(("error", f"{setting}[{index}]: missing {', '.join(missing)}"))
+        for key, kind in (("concurrency", int), ("weight", (int, float))):
+            value = item.get(key)
+            if value is not None and (not isinstance(value, kind) or isinstance(value, bool) or value < 0):
+                problems.append(("error", f"{setting}[{index}]: '{key}' must be a number >= 0"))
+        if item.get("weight") == 0:
+            problems.append(("error", f"{setting}[{index}]: 'weight' must be above 0"))
+    return problems

@@ -14,7 +14,18 @@ import threading
 
 from django.conf import settings
 
-from .base import GenerationRequest, Image, ModelSpec, PollResult, Provider, UpstreamError, session_settle
+from .base import (
+    Account,
+    GenerationRequest,
+    Image,
+    ModelSpec,
+    PollResult,
+    Provider,
+    UpstreamError,
+    accounts_parse,
+    accounts_problems,
+    session_settle,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +73,8 @@ AUTH_GATEWAY = {
 }
 
 _client_lock = threading.Lock()
-_client = None
+_clients: dict[str, object] = {}  # account name -> its own VisualService
+_CREDENTIALS = ("access_key", "secret_key")
 
 
 def _current(client) -> tuple:
@@ -71,34 +83,39 @@ def _current(client) -> tuple:
     return (credentials.ak, credentials.sk, info.host, info.scheme, info.connection_timeout, info.socket_timeout)
 
 
-def visual_service():
-    """The one configured VisualService. Any `VisualService()` call anywhere re-runs its constructor
-    on the shared instance and resets host, scheme and keys, so the configuration is checked (not
-    just remembered) on every use and set again where it drifted."""
-    global _client
+def visual_service(account: Account | None = None):
+    """The configured VisualService of an account (None: the first). Each account has an instance of
+    its own, made without the SDK's constructor: `VisualService()` returns one shared instance and
+    resets its host, scheme and keys on every call, so one account's keys would leak into another's
+    requests. The configuration is still checked (not just remembered) on every use."""
+    account = account or JimengProvider().accounts()[0]
+    access_key, secret_key = ((*account.credentials, "", ""))[:2]
     wanted = (
-        settings.VOLCENGINE_ACCESS_KEY,
-        settings.VOLCENGINE_SECRET_KEY,
+        access_key,
+        secret_key,
         settings.VOLCENGINE_HOST,
         settings.VOLCENGINE_SCHEME,
         settings.VOLCENGINE_CONNECT_TIMEOUT_SECONDS,
         settings.VOLCENGINE_READ_TIMEOUT_SECONDS,
     )
     with _client_lock:
-        if _client is None:
+        client = _clients.get(account.name)
+        if client is None:
             from volcengine.visual.VisualService import VisualService
 
-            _client = VisualService()
-        if _current(_client) != wanted:
+            client = object.__new__(VisualService)  # not VisualService(): that is the shared singleton
+            VisualService.__init__(client)
+            _clients[account.name] = client
+        if _current(client) != wanted:
             access_key, secret_key, host, scheme, connect_timeout, read_timeout = wanted
-            _client.set_ak(access_key)
-            _client.set_sk(secret_key)
-            _client.set_host(host)
-            _client.set_scheme(scheme)
-            _client.set_connection_timeout(connect_timeout)
-            _client.set_socket_timeout(read_timeout)
-            session_settle(_client.session, f"{scheme}://{host}/")
-        return _client
+            client.set_ak(access_key)
+            client.set_sk(secret_key)
+            client.set_host(host)
+            client.set_scheme(scheme)
+            client.set_connection_timeout(connect_timeout)
+            client.set_socket_timeout(read_timeout)
+            session_settle(client.session, f"{scheme}://{host}/")
+        return client
 
 
 def error_from_code(code: int, message: str) -> UpstreamError:
@@ -107,7 +124,14 @@ def error_from_code(code: int, message: str) -> UpstreamError:
         return UpstreamError(f"Jimeng error {code}: {message}", code=str(code))
     text, retryable, resubmit = known
     detail = f": {message}" if code in {50200, 50201, 50213, 50215} and message else ""
-    return UpstreamError(f"{text} ({code}){detail}", code=str(code), retryable=retryable, resubmit=resubmit)
+    return UpstreamError(
+        f"{text} ({code}){detail}",
+        code=str(code),
+        retryable=retryable,
+        resubmit=resubmit,
+        account_down=code == 50400,
+        throttled=code in {50429, 50430},
+    )
 
 
 def error_from_body(body: dict) -> UpstreamError | None:
@@ -118,13 +142,20 @@ def error_from_body(body: dict) -> UpstreamError | None:
         code = str(gateway.get("Code", ""))
         if code in AUTH_GATEWAY:
             return UpstreamError(
-                f"Volcengine rejected the request signature or access key ({code}); check VOLCENGINE_ACCESS_KEY and VOLCENGINE_SECRET_KEY",
+                f"Volcengine rejected the request signature or access key ({code}); check "
+                + (
+                    "the account's keys in VOLCENGINE_ACCOUNTS"
+                    if settings.VOLCENGINE_ACCOUNTS
+                    else "VOLCENGINE_ACCESS_KEY and VOLCENGINE_SECRET_KEY"
+                ),
                 code=code,
+                account_down=True,
             )
         return UpstreamError(
             f"Volcengine gateway error {code}: {gateway.get('Message', '')}",
             code=code,
             retryable=code in RETRYABLE_GATEWAY,
+            throttled=code in {"RequestLimitExceeded", "FlowLimitExceeded"},
         )
     return None
 
@@ -192,6 +223,7 @@ class JimengProvider(Provider):
             recommended_sizes=SIZES_2K,
             scale_range=(0.0, 1.0),
             options=("force_single",),
+            max_images=4,
         ),
         ModelSpec(
             id="jimeng_seedream46_cvtob",
@@ -207,23 +239,37 @@ class JimengProvider(Provider):
             recommended_sizes=SIZES_2K,
             scale_range=(1, 100),
             options=("force_single",),
+            max_images=4,
         ),
     )
 
     def configuration_problems(self) -> list[tuple[str, str]]:
         problems = []
-        if bool(settings.VOLCENGINE_ACCESS_KEY) != bool(settings.VOLCENGINE_SECRET_KEY):
+        if settings.VOLCENGINE_ACCOUNTS:
+            problems += accounts_problems("VOLCENGINE_ACCOUNTS", settings.VOLCENGINE_ACCOUNTS, _CREDENTIALS)
+            if settings.VOLCENGINE_ACCESS_KEY:
+                problems.append(
+                    ("warning", "VOLCENGINE_ACCOUNTS is set: VOLCENGINE_ACCESS_KEY/SECRET_KEY are not used")
+                )
+        elif bool(settings.VOLCENGINE_ACCESS_KEY) != bool(settings.VOLCENGINE_SECRET_KEY):
             problems.append(("error", "set both VOLCENGINE_ACCESS_KEY and VOLCENGINE_SECRET_KEY, or neither"))
         if self.is_configured() and settings.VOLCENGINE_SCHEME != "https" and settings.PRODUCTION:
             problems.append(("warning", "VOLCENGINE_SCHEME is not https: keys and prompts travel in clear"))
         return problems
 
-    def is_configured(self) -> bool:
-        return bool(settings.VOLCENGINE_ACCESS_KEY and settings.VOLCENGINE_SECRET_KEY)
+    def accounts(self) -> tuple[Account, ...]:
+        """VOLCENGINE_ACCOUNTS, or the single VOLCENGINE_ACCESS_KEY/SECRET_KEY pair as a pool of one."""
+        if settings.VOLCENGINE_ACCOUNTS:
+            return accounts_parse(settings.VOLCENGINE_ACCOUNTS, _CREDENTIALS)
+        return (Account("default", credentials=(settings.VOLCENGINE_ACCESS_KEY, settings.VOLCENGINE_SECRET_KEY)),)
 
-    def _call(self, method: str, form: dict) -> dict:
+    def is_configured(self) -> bool:
+        return any(all(account.credentials) for account in self.accounts())
+
+    def _call(self, method: str, form: dict, account: str = "") -> dict:
+        client = visual_service(self.account(account))
         try:
-            response = getattr(visual_service(), method)(form)
+            response = getattr(client, method)(form)
         except Exception as exc:  # noqa: BLE001 - the SDK raises nothing more specific
             raise error_from_exception(exc) from None
         if not isinstance(response, dict):
@@ -257,7 +303,7 @@ class JimengProvider(Provider):
         return form
 
     def submit(self, request: GenerationRequest) -> str:
-        data = self._call("cv_sync2async_submit_task", self.submit_form(request))
+        data = self._call("cv_sync2async_submit_task", self.submit_form(request), request.account)
         task_id = data.get("task_id")
         if not task_id:
             raise UpstreamError("Jimeng accepted the task but returned no task id", code="bad_response", retryable=True)
@@ -269,7 +315,7 @@ class JimengProvider(Provider):
             "logo_info": {"add_logo": False, "position": 0, "language": 0, "opacity": 1, "logo_text_content": ""},
         }
         form = {"req_key": request.model, "task_id": upstream_task_id, "req_json": json.dumps(req_json)}
-        data = self._call("cv_sync2async_get_result", form)
+        data = self._call("cv_sync2async_get_result", form, request.account)
         status = data.get("status")
         if status in {"in_queue", "generating"}:
             return PollResult(done=False)
@@ -294,7 +340,7 @@ class JimengProvider(Provider):
 
     def cancel(self, request: GenerationRequest, upstream_task_id: str) -> None:
         """CVCancelTask (Version 2024-06-06): stop a queued or running generation."""
-        self._call("cv_cancel_task", {"req_key": request.model, "task_id": upstream_task_id})
+        self._call("cv_cancel_task", {"req_key": request.model, "task_id": upstream_task_id}, request.account)
 
 
 PROVIDER = JimengProvider

@@ -21,7 +21,7 @@ def _index_names() -> set[str]:
 
 @pytest.mark.django_db(transaction=True)
 def test_0009_replaces_the_old_index_and_empty_external_ids():
-    before = [("imagetasks", "0008_retention")]
+    before = [("imagetasks", "0008_retention"), ("users", "0003_usage_counters")]
     executor = MigrationExecutor(connection)
     executor.migrate(before)
     old = executor.loader.project_state(before).apps  # the models as an earlier release had them

@@ -288,6 +288,7 @@ def test_reconcile(django_capture_on_commit_callbacks, sent, settings):
         "released": 0,
         "webhooks": 0,
         "woken": 0,
+        "credits_settled": 0,
         "counters": 0,
     }
     assert sorted((kind, args[0]) for kind, args, _ in sent) == sorted(

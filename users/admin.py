@@ -6,16 +6,38 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
+from .credits import credits_set
 from .keys import api_key_create, api_key_revoke
-from .models import ApiKey, User
+from .models import ApiKey, CreditEntry, User
+
+
+class UserForm(forms.ModelForm):
+    class Meta:
+        model = User
+        fields = ("email", "name", "credits")
+        help_texts = {"credits": "The credit balance. Changing it records a grant in the ledger; empty: credits off."}
 
 
 @admin.register(User)
 class UserAdmin(admin.ModelAdmin):
-    list_display = ("id", "email", "name", "created_at", "tasks")
+    form = UserForm
+    list_display = ("id", "email", "name", "credits", "credits_reserved", "created_at", "tasks")
     search_fields = ("=id", "email", "name")
-    readonly_fields = ("id", "created_at", "updated_at")
+    readonly_fields = ("id", "credits_reserved", "created_at", "updated_at", "ledger")
     ordering = ("-created_at",)
+
+    def save_model(self, request, obj, form, change):
+        balance = form.cleaned_data.get("credits")
+        before = User.objects.filter(pk=obj.pk).values_list("credits", flat=True).first() if change else None
+        obj.credits = before  # the balance changes only through the ledger
+        super().save_model(request, obj, form, change)
+        if balance is not None and balance != before:
+            credits_set(user_id=obj.pk, balance=balance, note=f"set by operator {request.user}")
+
+    @admin.display(description="ledger")
+    def ledger(self, user):
+        url = reverse("admin:users_creditentry_changelist") + "?" + urlencode({"user__id__exact": user.pk})
+        return format_html('<a href="{}">credit ledger →</a>', url)
 
     @admin.display(description="tasks")
     def tasks(self, user):
@@ -56,3 +78,23 @@ class ApiKeyAdmin(admin.ModelAdmin):
         for key in queryset:
             api_key_revoke(key_id=key.pk)
         self.message_user(request, f"Revoked {queryset.count()} key(s).", messages.SUCCESS)
+
+
+@admin.register(CreditEntry)
+class CreditEntryAdmin(admin.ModelAdmin):
+    """Every grant, reserve, charge and release, with its task and time. Read-only: the ledger is
+    written by the server (users/credits.py)."""
+
+    list_display = ("at", "user", "seq", "kind", "amount", "model", "task_id", "note", "open_since")
+    list_filter = ("kind", "model")
+    search_fields = ("=user__id", "=task_id")
+    ordering = ("-at",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

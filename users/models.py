@@ -15,6 +15,11 @@ class User(models.Model):
     # Optional: users that first appear through a task carry no email until someone sets one.
     email = models.EmailField("email", max_length=254, unique=True, null=True, blank=True)
     name = models.CharField("name", max_length=200, blank=True, default="")
+    # Credits (users/credits.py): the balance available (NULL: credits are off for this user), the part
+    # reserved by tasks still running, and how many ledger entries these two reflect.
+    credits = models.IntegerField("credit balance", null=True, blank=True)
+    credits_reserved = models.IntegerField("credits reserved", default=0)
+    credits_seq = models.PositiveIntegerField("ledger entries applied", default=0, editable=False)
     created_at = models.DateTimeField("created", auto_now_add=True)
     updated_at = models.DateTimeField("updated", auto_now=True)
 
@@ -67,3 +72,44 @@ class UsageCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key}: {self.value}"
+
+
+class CreditEntry(models.Model):
+    """One line of a user's credit ledger: a grant (an operator or service key changing the balance),
+    or a task's reserve, charge or release. `key` makes each at most once (a task's charge is
+    "<task id>:<round>:charge"); `seq` orders a user's entries, one number each, so the user row's
+    balance can be brought up to date from the ledger after a crash (users/credits.py)."""
+
+    class Kind(models.TextChoices):
+        GRANT = "grant"
+        RESERVE = "reserve"
+        CHARGE = "charge"
+        RELEASE = "release"
+
+    id = models.CharField(primary_key=True, max_length=32, default=new_id, editable=False, db_column="_id")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="credit_entries")
+    seq = models.PositiveIntegerField()
+    key = models.CharField(max_length=120, unique=True)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    amount = models.IntegerField()
+    task_id = models.CharField(max_length=32, blank=True, default="")
+    model = models.CharField(max_length=100, blank=True, default="")
+    note = models.CharField(max_length=200, blank=True, default="")
+    at = models.DateTimeField(default=timezone.now)
+    # Set on a reserve until its task's charge and release are in; the reconciler settles those a
+    # crash left open. (A time, not a flag: SQLite serves no index for a bare boolean.)
+    open_since = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "credit entry"
+        verbose_name_plural = "credit ledger"
+        ordering = ["-at"]
+        constraints = [models.UniqueConstraint(fields=["user", "seq"], name="creditentry_unique_seq")]
+        indexes = [
+            models.Index(fields=["open_since"], name="creditentry_open"),
+            models.Index(fields=["task_id"], name="creditentry_task"),
+            models.Index(fields=["user", "kind", "at"], name="creditentry_usage"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} #{self.seq} {self.kind} {self.amount}"

@@ -29,7 +29,7 @@ from jimeng_server.ids import new_id
 from providers.images import images_delete
 from users.models import USER_ID_PATTERN
 
-from .. import services
+from .. import selectors, services
 from ..models import UPLOADS, Status
 from ..representation import image_url
 from .serializers import USER_ID_MESSAGE
@@ -147,6 +147,7 @@ class _OpenAIView(APIView):
                 "task_id": task.id,
                 "status": task.status,
                 "poll_url": request.build_absolute_uri(f"/api/v1/ai/image/result/{task.id}"),
+                **(selectors.queue_place(task) or {}),
             },
             status=status.HTTP_202_ACCEPTED,
         )

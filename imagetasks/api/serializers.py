@@ -81,6 +81,12 @@ class TaskSummaryOut(serializers.Serializer):
     provider = serializers.CharField()
     result = ResultOut(required=False)
     error = ErrorOut(required=False)
+    queue_position = serializers.IntegerField(
+        required=False, help_text="While waiting for a free slot: how many tasks start before it (0: next)."
+    )
+    eta_seconds = serializers.FloatField(
+        required=False, allow_null=True, help_text="While waiting for a free slot: seconds until it should start."
+    )
 
 
 class TaskDetailOut(TaskSummaryOut):

@@ -5,6 +5,7 @@
 - `limits`: a user's limits as atomic reservations.
 - `run`: a worker's turns — claim and submit or generate; poll; store the images.
 - `lifecycle`: the claimed task's state machine — end (completed, failed), defer a retryable failure.
+- `accounts`: the upstream account pool — rotation, rests.
 - `slots`: concurrency slots as tasks see them — give back and wake, park.
 - `actions`: cancel and retry, by a client or an operator.
 - `webhooks`: record and deliver the calls a task owes its webhook_url.
@@ -14,6 +15,7 @@
 
 The database is the source of truth; every status change is a conditional single-row update."""
 
+from .accounts import account_restore, account_take_out, accounts_rows_sync
 from .actions import task_cancel, task_cancel_upstream, task_retry
 from .create import task_create, task_create_idempotent
 from .lifecycle import task_claim, task_complete, task_defer, task_fail
@@ -28,6 +30,9 @@ from .webhooks import webhook_deliver, webhook_dispatch, webhook_redeliver, webh
 
 __all__ = [
     "NextStep",
+    "account_restore",
+    "account_take_out",
+    "accounts_rows_sync",
     "active_counters_resync",
     "files_expire",
     "generation_request",

@@ -11,10 +11,12 @@ from django.utils import timezone
 from jimeng_server.errors import Conflict
 from providers import registry
 from providers.base import UpstreamError
+from users.credits import credits_reserve, credits_settle
 
 from ..events import task_changed_on_commit
 from ..models import CANCELABLE_STATUSES, RETRYABLE_STATUSES, ImageTask, Status
 from ..selectors import task_get
+from .create import task_price
 from .lifecycle import task_ended
 from .limits import limits_give_back, limits_take
 from .run import generation_request
@@ -66,6 +68,12 @@ def task_retry(*, task_id: str, owner: str | None = None) -> ImageTask:
     if task.status not in RETRYABLE_STATUSES:
         raise Conflict(f"Task {task.id} is {task.status}; only failed or canceled tasks can be retried.")
     reserved = limits_take(user_id=task.user_id)  # a retry is a new task for the user's limits
+    try:  # and is paid for again (a failed or canceled task's credits were released)
+        amount = task_price(task.model, task.params or {})
+        credits = credits_reserve(user_id=task.user_id, task_id=task.id, model=task.model, amount=amount)
+    except BaseException:
+        limits_give_back(reserved)
+        raise
     now = timezone.now()
     with transaction.atomic():
         # Conditional on the status and attempt count just read: a concurrent retry or claim wins.
@@ -79,6 +87,7 @@ def task_retry(*, task_id: str, owner: str | None = None) -> ImageTask:
             result=None,
             finished_at=None,
             next_attempt_at=None,
+            credits_reserved=credits,
             updated_at=now,
         )
         if moved:
@@ -87,5 +96,7 @@ def task_retry(*, task_id: str, owner: str | None = None) -> ImageTask:
     task.refresh_from_db()
     if not moved:
         limits_give_back(reserved)
+        if credits:
+            credits_settle(task_id=task.id, delivered=0)
         raise Conflict(f"Task {task.id} is {task.status}; only failed or canceled tasks can be retried.")
     return task

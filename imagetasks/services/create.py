@@ -18,6 +18,7 @@ from jimeng_server.ids import new_id
 from jimeng_server.mongodb.lookups import string_indexed
 from jimeng_server.outbound import OutboundBlocked, url_check
 from providers import registry
+from users.credits import credits_reserve, credits_settle, price
 from users.services import user_exists, user_get_or_create_implicit
 
 from ..models import IdempotencyKey, ImageTask
@@ -90,8 +91,14 @@ def task_create(
     ):
         raise taken
     reserved = limits_take(user_id=user_id)
+    task_id = task_id or new_id()
+    try:
+        credits = credits_reserve(user_id=user_id, task_id=task_id, model=spec.id, amount=task_price(spec.id, params))
+    except BaseException:
+        limits_give_back(reserved)
+        raise
     row = {
-        "id": task_id or new_id(),
+        "id": task_id,
         "user_id": user_id,
         "external_task_id": external_task_id or None,
         "provider": provider,
@@ -102,16 +109,24 @@ def task_create(
         "webhook_url": webhook_url,
         "webhook_events": webhook_events,
         "outbox_since": timezone.now(),  # the message is sent by a worker's dispatcher (services/outbox.py)
+        "credits_reserved": credits,
     }
     try:
         task = _task_insert(row)
-    except IntegrityError:  # the same external id, created concurrently
+    except BaseException as exc:
         limits_give_back(reserved)
-        raise taken from None
-    except BaseException:
-        limits_give_back(reserved)
+        if credits:
+            credits_settle(task_id=task_id, delivered=0)
+        if isinstance(exc, IntegrityError):  # the same external id, created concurrently
+            raise taken from None
         raise
     return task
+
+
+def task_price(model: str, params: dict) -> int:
+    """What a task reserves: its model's price for as many images as one generation may return."""
+    spec = registry.model_resolve(model)
+    return price(spec.id, 1 if params.get("force_single") else spec.max_images)
 
 
 def _task_insert(row: dict) -> ImageTask:

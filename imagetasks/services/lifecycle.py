@@ -12,22 +12,27 @@ from django.utils import timezone
 
 from jimeng_server import metrics
 from jimeng_server.backoff import backoff_seconds
+from providers import registry
 from providers.base import UpstreamError
+from users.credits import credits_settle, price
 
+from .. import cadence
 from ..events import task_changed_on_commit
 from ..models import ImageTask, Status
+from .accounts import account_rest, account_take_out, accounts_for_work
 from .limits import active_give_back
 from .scheduling import NextStep
 from .slots import slot_free
 from .webhooks import webhook_dispatch, webhook_status_changed
 
 
-def task_claim(*, task_id: str) -> ImageTask | None:
-    """Take a pending task for this worker. None when someone else has it or it is finished — a
-    duplicate delivery ends here."""
+def task_claim(*, task_id: str, account: str = "") -> ImageTask | None:
+    """Take a pending task for this worker, to run on `account`. None when someone else has it or it
+    is finished — a duplicate delivery ends here."""
     now = timezone.now()
     claimed = ImageTask.objects.filter(pk=task_id, status=Status.PENDING).update(
         status=Status.PROCESSING,
+        account=account,
         attempts=F("attempts") + 1,
         started_at=now,
         lease_expires_at=now + timedelta(seconds=settings.TASK_LEASE_SECONDS),
@@ -48,7 +53,7 @@ def task_held(task: ImageTask):
     return ImageTask.objects.filter(pk=task.pk, status=Status.PROCESSING, attempts=task.attempts)
 
 
-def _end(task: ImageTask, status: Status, *, hold_seconds: float = 0, **fields) -> bool:
+def _end(task: ImageTask, status: Status, *, hold_seconds: float = 0, delivered_images: int = 0, **fields) -> bool:
     """The one way a claimed task ends (completed or failed): a conditional update on the claim,
     then its slot back and its webhook on its way."""
     now = timezone.now()
@@ -62,23 +67,37 @@ def _end(task: ImageTask, status: Status, *, hold_seconds: float = 0, **fields) 
         **fields,
     )
     if done:
-        task_ended(task, hold_seconds)
+        task_ended(task, hold_seconds, delivered_images)
     return bool(done)
 
 
-def task_ended(task: ImageTask, hold_seconds: float = 0) -> None:
+def task_ended(task: ImageTask, hold_seconds: float = 0, delivered_images: int = 0) -> None:
+    """What follows the end of a task, whichever way it ended: watchers told, the user's limits and
+    the slot given back, its credits charged for the images delivered (the rest released), its
+    webhook on its way. A crash in here is repaired by the reconciler."""
     task_changed_on_commit(task.id)
     active_give_back(task.user_id)
     slot_free(task, hold_seconds)
+    if task.credits_reserved:
+        credits_settle(task_id=task.id, delivered=price(task.model, delivered_images))
     if task.webhook_url:
         webhook_dispatch(task_id=task.id)
 
 
 def task_complete(*, task: ImageTask, images: list[dict]) -> bool:
-    done = _end(task, Status.COMPLETED, result={"images": images}, error_code="", error_message="")
+    done = _end(
+        task,
+        Status.COMPLETED,
+        delivered_images=len(images),
+        result={"images": images},
+        error_code="",
+        error_message="",
+    )
     if done:
         seconds = (timezone.now() - (task.submitted_at or task.started_at or task.created_at)).total_seconds()
         metrics.GENERATION_SECONDS.labels(task.provider, task.model).observe(seconds)
+        if task.started_at:
+            cadence.run_observed(task.provider, task.model, (timezone.now() - task.started_at).total_seconds())
     return done
 
 
@@ -128,6 +147,22 @@ def task_defer(*, task: ImageTask, error: UpstreamError) -> NextStep | None:
 
 
 def upstream_failed(task: ImageTask, error: UpstreamError) -> NextStep | None:
+    metrics.ACCOUNT_FAILURES.labels(task.provider, task.account, error.code or "upstream_error").inc()
+    if error.throttled and task.account:
+        account_rest(provider=task.provider, name=task.account)
+    if error.account_down and task.account:
+        provider = registry.provider_get(task.provider)
+        keys = next((a.fingerprint for a in provider.accounts() if a.name == task.account), "")
+        account_take_out(provider=task.provider, name=task.account, reason=error.message, keys=keys)
+        # The request was fine; its account was not. Another account runs it (a poll refused means the
+        # generation is out of reach: a new one), unless none is left.
+        if accounts_for_work(provider):
+            error = UpstreamError(
+                f"{error.message} (account {task.account} taken out of rotation; another one takes over)",
+                code=error.code,
+                retryable=True,
+                resubmit=bool(task.upstream_task_id),
+            )
     if error.resubmit and task.resubmits >= settings.TASK_MAX_RESUBMITS:
         message = f"{error.message} (already submitted again {task.resubmits} time(s))"
         task_fail(task=task, code=error.code or "upstream_error", message=message)

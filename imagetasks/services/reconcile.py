@@ -12,6 +12,7 @@ from django.utils import timezone
 from providers import registry
 from providers.base import UpstreamError
 from users.counters import counters_expired_delete
+from users.credits import credits_open, credits_settle, price
 
 from ..capacity import capacity
 from ..journal import submission_find
@@ -32,7 +33,8 @@ def tasks_reconcile() -> dict:
     - a processing task without one whose worker vanished (lease expired) is polled if the journal
       holds the id the upstream gave it (the worker died before recording it), else goes back to
       pending;
-    - a concurrency slot still counted for a task that is not running is given back."""
+    - a concurrency slot still counted for a task that is not running is given back;
+    - credits reserved by a task that ended (or was never written) but were not settled are settled."""
     now = timezone.now()
     stale = now - timedelta(seconds=settings.TASK_REQUEUE_AFTER_SECONDS)
     report = {"requeued": 0, "polled": 0, "adopted": 0, "recovered": 0, "failed": 0, "released": 0, "woken": 0}
@@ -94,7 +96,25 @@ def tasks_reconcile() -> dict:
         capacity().release(task)
         report["released"] += 1
     report["woken"] = _wake_for_free_slots()
+    report["credits_settled"] = _credits_settle_open(stale)
     return report
+
+
+def _credits_settle_open(stale) -> int:
+    """Reservations left open by a crash: the task ended (charge what it delivered, release the rest)
+    or was never written (release all). Those of running tasks stay open."""
+    settled = 0
+    seconds = (timezone.now() - stale).total_seconds()
+    for task_id, _user_id in credits_open(older_than_seconds=seconds):
+        task = ImageTask.objects.filter(pk=task_id).only("status", "model", "result").first()
+        if task is not None and not task.is_terminal:
+            continue
+        images = (
+            len((task.result or {}).get("images", [])) if task is not None and task.status == Status.COMPLETED else 0
+        )
+        credits_settle(task_id=task_id, delivered=price(task.model, images) if task is not None else 0)
+        settled += 1
+    return settled
 
 
 def _wake_for_free_slots() -> int:

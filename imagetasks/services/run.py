@@ -9,6 +9,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from jimeng_server import metrics
 from providers import registry
 from providers.base import GenerationRequest, UpstreamError
 from providers.images import images_delete, images_store
@@ -18,6 +19,7 @@ from ..capacity import capacity
 from ..journal import submission_journal
 from ..models import ImageTask, Status
 from ..selectors import task_find
+from .accounts import accounts_for_work, accounts_out
 from .lifecycle import task_claim, task_complete, task_fail, task_held, upstream_failed
 from .scheduling import NextStep
 from .slots import task_park
@@ -36,6 +38,7 @@ def generation_request(task: ImageTask) -> GenerationRequest:
         seed=params.get("seed"),
         reference_images=tuple(params.get("image_urls", ())),
         options={key: params[key] for key in ("quality", "scale", "force_single", "use_pre_llm") if key in params},
+        account=task.account,
     )
 
 
@@ -57,19 +60,25 @@ def task_process(*, task_id: str) -> NextStep | None:
     task = task_find(task_id=task_id)
     if task is None or task.status != Status.PENDING:
         return None
-    if not capacity().acquire(task):
-        task_park(task_id)
+    provider = registry.provider_get(task.provider)
+    accounts = accounts_for_work(provider)
+    if not accounts:
+        return _no_account(task, provider)
+    account = capacity().acquire(task, accounts)
+    if account is None:
+        task_park(task)
         # A slot freed between the two lines above was given back by a holder that did not see this
         # task parked yet: look once more, so it is not left waiting for the next release.
-        if not capacity().acquire(task):
+        account = capacity().acquire(task, accounts)
+        if account is None:
             return None
-    claimed = task_claim(task_id=task_id)
+    task.account = account
+    claimed = task_claim(task_id=task_id, account=account)
     if claimed is None:
         if ImageTask.objects.filter(pk=task_id).values_list("status", flat=True).first() != Status.PROCESSING:
             capacity().release(task)  # a slot nobody runs; a processing task's slot belongs to its claimer
         return None
     task = claimed
-    provider = registry.provider_get(task.provider)
     request = generation_request(task)
     try:
         if provider.style == "sync":
@@ -86,6 +95,7 @@ def task_process(*, task_id: str) -> NextStep | None:
         return None
     # Persist the upstream id at once: from here on, recovery polls it and never submits again. The
     # journal first (one Redis SET): a crash before the database write is recovered from it.
+    metrics.ACCOUNT_SUBMITS.labels(task.provider, task.account).inc()
     now = timezone.now()
     submission_journal(task_id=task.id, attempt=task.attempts, upstream_task_id=upstream_task_id, at=now)
     delay = cadence.poll_delay(task.provider, task.model, 0)
@@ -105,6 +115,16 @@ def task_process(*, task_id: str) -> NextStep | None:
                 log.info("Upstream cancel of task %s failed: %s", task.id, error.message)
         return None
     return NextStep("poll", delay, task.polls, task.provider)
+
+
+def _no_account(task: ImageTask, provider) -> None:
+    """Every account of the provider is out of rotation: the task fails at once, saying why."""
+    reasons = "; ".join(f"{name}: {reason}" for name, reason in accounts_out(provider).items())
+    claimed = task_claim(task_id=task.id, account="")
+    if claimed is not None:
+        message = f"no {provider.name} account is in rotation ({reasons}); an operator must put one back"
+        task_fail(task=claimed, code="no_account", message=message)
+    return None
 
 
 def task_poll(*, task_id: str, seq: int) -> NextStep | None:

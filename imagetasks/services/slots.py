@@ -3,10 +3,15 @@ task that found its cap full, wake parked tasks."""
 
 from __future__ import annotations
 
+import redis
+from django.db import IntegrityError
+from django.db.models import F
 from django.utils import timezone
 
+from jimeng_server.shared_redis import shared_redis
+
 from ..capacity import capacity
-from ..models import ImageTask, Status
+from ..models import CapacityCounter, ImageTask, Status
 from .scheduling import task_enqueue_on_commit
 
 
@@ -16,11 +21,32 @@ def slot_release(task: ImageTask) -> None:
     tasks_wake(provider=task.provider, model=task.model, count=1) or tasks_wake(provider=task.provider, count=1)
 
 
-def task_park(task_id: str) -> None:
-    """No free slot: the task waits, pending, until a slot frees (see `tasks_wake`)."""
-    ImageTask.objects.filter(pk=task_id, status=Status.PENDING).update(
-        waiting_since=timezone.now(), next_attempt_at=None, updated_at=timezone.now()
+def task_park(task: ImageTask) -> None:
+    """No free slot: the task waits, pending, until a slot frees (see `tasks_wake`), with a ticket
+    that numbers its place in the provider's line (selectors.queue_place)."""
+    ImageTask.objects.filter(pk=task.pk, status=Status.PENDING).update(
+        waiting_since=timezone.now(),
+        queue_ticket=_ticket_draw(task.provider),
+        next_attempt_at=None,
+        updated_at=timezone.now(),
     )
+
+
+def _ticket_draw(provider: str) -> int | None:
+    """The next number of the provider's line: INCR in Redis, else a counter row."""
+    client = shared_redis()
+    if client is not None:
+        try:
+            return int(client.incr(f"jimeng:queue-ticket:{provider}"))
+        except redis.RedisError:
+            return None
+    key = f"ticket:{provider}"
+    if not CapacityCounter.objects.filter(key=key).update(in_use=F("in_use") + 1):
+        try:
+            CapacityCounter.objects.create(key=key, in_use=1)
+        except IntegrityError:
+            CapacityCounter.objects.filter(key=key).update(in_use=F("in_use") + 1)
+    return CapacityCounter.objects.filter(key=key).values_list("in_use", flat=True).first()
 
 
 def tasks_wake(*, provider: str, count: int, model: str | None = None) -> int:

@@ -140,6 +140,12 @@ class FakeConfig:
     max_concurrency: int | None = None  # above this many generations at once, answer 50430 / 429
     images_multi: int = 2  # images a 4.x model returns unless force_single
     faults: list[Fault] = field(default_factory=list)
+    # More accounts (a pool): access key -> secret key (Jimeng), and more Ark API keys. Each account's
+    # tasks are its own: another account's poll or cancel of them answers not_found (and is counted).
+    accounts: dict[str, str] = field(default_factory=dict)
+    ark_api_keys: list[str] = field(default_factory=list)
+    revoked: list[str] = field(default_factory=list)  # access keys / Ark keys refused from now on
+    account_max_concurrency: int | None = None  # per account: above it, 50430 / 429
 
 
 @dataclass
@@ -151,6 +157,7 @@ class _Task:
     count: int
     submitted: float
     done_at: float
+    account: str = ""
 
 
 class FakeState:
@@ -163,6 +170,10 @@ class FakeState:
         self.signature_failures = 0
         self.peak_concurrency = 0
         self.canceled: list[str] = []  # upstream ids canceled by CVCancelTask
+        self.peak_by_account: Counter[str] = Counter()  # access key / Ark key -> most generations at once
+        self.submissions_by_account: Counter[str] = Counter()
+        self.foreign_requests = 0  # polls or cancels of a task by an account that did not make it
+        self._ark_by_key: Counter[str] = Counter()
         self.generation = 0  # bumped by reset(): a request begun before a reset must not count after it
         self._ark_in_flight = 0
         self._ids = itertools.count(7392616336519610409)
@@ -179,10 +190,23 @@ class FakeState:
             self.signature_failures = 0
             self.peak_concurrency = 0
             self.canceled = []
+            self.peak_by_account.clear()
+            self.submissions_by_account.clear()
+            self.foreign_requests = 0
+            self._ark_by_key.clear()
 
     def active(self, now: float) -> int:
         jimeng = sum(1 for task in self.tasks.values() if task.submitted <= now < task.done_at)
         return jimeng + self._ark_in_flight
+
+    def active_for(self, account: str, now: float) -> int:
+        jimeng = sum(1 for t in self.tasks.values() if t.account == account and t.submitted <= now < t.done_at)
+        return jimeng + self._ark_by_key[account]
+
+    def secret_for(self, access_key: str) -> str | None:
+        if access_key == self.config.access_key:
+            return self.config.secret_key
+        return self.config.accounts.get(access_key)
 
     def pick_fault(self, api: str, prompt: str = "") -> Fault | None:
         with self.lock:
@@ -210,6 +234,9 @@ class FakeState:
                 "peak_concurrency": self.peak_concurrency,
                 "canceled": list(self.canceled),
                 "active": self.active(time.monotonic()),
+                "peak_by_account": dict(self.peak_by_account),
+                "submissions_by_account": dict(self.submissions_by_account),
+                "foreign_requests": self.foreign_requests,
             }
 
 
@@ -344,7 +371,8 @@ class Handler(BaseHTTPRequestHandler):
             },
         )
 
-    def _verify(self, query: str, body: bytes) -> bool:
+    def _verify(self, query: str, body: bytes) -> str | None:
+        """The access key of a correctly signed request, else None."""
         headers = {name.lower(): value for name, value in self.headers.items()}
         auth = headers.get("authorization", "")
         match = re.fullmatch(
@@ -352,28 +380,30 @@ class Handler(BaseHTTPRequestHandler):
             auth,
         )
         if not match or "x-date" not in headers:
-            return False
+            return None
         access_key, short_date, region, service, signed, given = match.groups()
-        if access_key != self.state.config.access_key or (region, service) != (REGION, SERVICE):
-            return False
+        secret_key = self.state.secret_for(access_key)
+        if secret_key is None or (region, service) != (REGION, SERVICE):
+            return None
         if headers.get("x-content-sha256") != hashlib.sha256(body).hexdigest() or not headers["x-date"].startswith(
             short_date
         ):
-            return False
+            return None
         expected = signature(
-            secret_key=self.state.config.secret_key,
+            secret_key=secret_key,
             method="POST",
             query=query,
             headers=headers,
             signed=signed.split(";"),
             body=body,
         )
-        return hmac.compare_digest(expected, given)
+        return access_key if hmac.compare_digest(expected, given) else None
 
     def _jimeng(self, query: str, body: bytes) -> None:
         params = dict(parse_qsl(query))
         action, version = params.get("Action", ""), params.get("Version", "")
-        if not self._verify(query, body):
+        access_key = self._verify(query, body)
+        if access_key is None:
             with self.state.lock:
                 self.state.signature_failures += 1
             return self._gateway_error(
@@ -383,13 +413,23 @@ class Handler(BaseHTTPRequestHandler):
                 action,
                 version,
             )
+        if access_key in self.state.config.revoked:
+            return self._gateway_error(
+                401, "InvalidAccessKey", "The AccessKey is disabled or does not exist.", action, version
+            )
+        self.account = access_key
         if (action, version) == ("CVCancelTask", "2024-06-06"):
             form = json.loads(body or b"{}")
             with self.state.lock:
                 self.state.requests[action] += 1
-                task = self.state.tasks.pop(str(form.get("task_id", "")), None)
+                task_id = str(form.get("task_id", ""))
+                task = self.state.tasks.get(task_id)
+                if task is not None and task.account != access_key:
+                    self.state.foreign_requests += 1
+                    task = None
                 if task is not None:
-                    self.state.canceled.append(str(form.get("task_id")))
+                    del self.state.tasks[task_id]
+                    self.state.canceled.append(task_id)
             return self._business(10000, {}) if task else self._business(10000, {"status": "not_found"})
         if version != JIMENG_VERSION or action not in {"CVSync2AsyncSubmitTask", "CVSync2AsyncGetResult"}:
             return self._gateway_error(
@@ -423,6 +463,11 @@ class Handler(BaseHTTPRequestHandler):
             config = self.state.config
             if config.max_concurrency is not None and self.state.active(now) >= config.max_concurrency:
                 code = 50430
+            elif (
+                config.account_max_concurrency is not None
+                and self.state.active_for(self.account, now) >= config.account_max_concurrency
+            ):
+                code = 50430
             else:
                 code = 10000
                 task_id = str(next(self.state._ids))
@@ -438,15 +483,24 @@ class Handler(BaseHTTPRequestHandler):
                     count=config.images_multi if multi else 1,
                     submitted=now,
                     done_at=now + config.latency,
+                    account=self.account,
                 )
                 self.state.submissions[prompt] += 1
+                self.state.submissions_by_account[self.account] += 1
                 self.state.peak_concurrency = max(self.state.peak_concurrency, self.state.active(now))
+                self.state.peak_by_account[self.account] = max(
+                    self.state.peak_by_account[self.account], self.state.active_for(self.account, now)
+                )
         if code != 10000:
             return self._business(code)
         return self._business(10000, {"task_id": task_id})
 
     def _result(self, form: dict) -> None:
         task = self.state.tasks.get(str(form.get("task_id", "")))
+        if task is not None and task.account != self.account:  # another account's task: unknown here
+            with self.state.lock:
+                self.state.foreign_requests += 1
+            task = None
         fault = self._apply(self.state.pick_fault("result", task.prompt if task else ""))
         if fault is not None:
             if fault.kind == "not_found":
@@ -489,7 +543,9 @@ class Handler(BaseHTTPRequestHandler):
     def _ark(self, body: bytes) -> None:
         with self.state.lock:
             self.state.requests["ark"] += 1
-        if self.headers.get("Authorization") != f"Bearer {self.state.config.ark_api_key}":
+        config = self.state.config
+        key = self.headers.get("Authorization", "").removeprefix("Bearer ")
+        if key not in (config.ark_api_key, *config.ark_api_keys) or key in config.revoked:
             return self._ark_error("AuthenticationError", "the API key in the request is missing or invalid")
         try:
             form = json.loads(body)
@@ -515,13 +571,22 @@ class Handler(BaseHTTPRequestHandler):
             return self._ark_error("MissingParameter", "the parameter `image` is required", "image")
         with self.state.lock:
             config = self.state.config
-            if config.max_concurrency is not None and self.state.active(time.monotonic()) >= config.max_concurrency:
+            now = time.monotonic()
+            if config.max_concurrency is not None and self.state.active(now) >= config.max_concurrency:
+                limited = True
+            elif (
+                config.account_max_concurrency is not None
+                and self.state._ark_by_key[key] >= config.account_max_concurrency
+            ):
                 limited = True
             else:
                 limited = False
                 self.state._ark_in_flight += 1
+                self.state._ark_by_key[key] += 1
                 self.state.submissions[prompt] += 1
-                self.state.peak_concurrency = max(self.state.peak_concurrency, self.state.active(time.monotonic()))
+                self.state.submissions_by_account[key] += 1
+                self.state.peak_concurrency = max(self.state.peak_concurrency, self.state.active(now))
+                self.state.peak_by_account[key] = max(self.state.peak_by_account[key], self.state._ark_by_key[key])
         if limited:
             return self._ark_error("RateLimitExceeded.EndpointRPMExceeded", "too many concurrent requests")
         generation = self.state.generation
@@ -531,6 +596,7 @@ class Handler(BaseHTTPRequestHandler):
             with self.state.lock:
                 if generation == self.state.generation:
                     self.state._ark_in_flight -= 1
+                    self.state._ark_by_key[key] -= 1
         width, height = int(match.group(1)), int(match.group(2))
         seed = uuid.uuid4().hex
         sequential = form.get("sequential_image_generation") == "auto"
@@ -636,6 +702,25 @@ class FakeUpstream:
     @property
     def host(self) -> str:
         return f"{self.server.server_address[0]}:{self.server.server_address[1]}"
+
+    def pool_env(self, count: int, concurrency: int) -> dict:
+        """The environment for a pool of `count` Jimeng accounts and `count` Ark keys (named a, b, c…),
+        each capped at `concurrency`; the fake learns their keys."""
+        names = "abcdefghij"[:count]
+        jimeng = [
+            {
+                "name": n,
+                "access_key": f"AKPOOL{n.upper()}",
+                "secret_key": f"SKPOOL{n.upper()}",
+                "concurrency": concurrency,
+            }
+            for n in names
+        ]
+        ark = [{"name": n, "api_key": f"ark-pool-{n}", "concurrency": concurrency} for n in names]
+        with self.state.lock:
+            self.config.accounts.update({a["access_key"]: a["secret_key"] for a in jimeng})
+            self.config.ark_api_keys.extend(a["api_key"] for a in ark if a["api_key"] not in self.config.ark_api_keys)
+        return {**self.env(), "VOLCENGINE_ACCOUNTS": json.dumps(jimeng), "ARK_ACCOUNTS": json.dumps(ark)}
 
     def env(self) -> dict:
         """The environment that points a server's processes at this fake."""

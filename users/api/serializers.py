@@ -30,6 +30,24 @@ class UserUpdateSerializer(serializers.Serializer):
         return attrs
 
 
+class CreditsSetSerializer(serializers.Serializer):
+    balance = serializers.IntegerField(min_value=0, max_value=10**9)
+    note = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
+
+
+class CreditsOut(serializers.Serializer):
+    enabled = serializers.BooleanField()
+    balance = serializers.IntegerField(allow_null=True)
+    reserved = serializers.IntegerField()
+
+
+class UsageOut(CreditsOut):
+    charged = serializers.IntegerField()
+    charged_by_model = serializers.DictField(child=serializers.IntegerField())
+    charged_by_day = serializers.DictField(child=serializers.IntegerField())
+    days = serializers.IntegerField()
+
+
 class UserLookupSerializer(serializers.Serializer):
     email = serializers.EmailField(error_messages={"required": "Pass ?email=<address> to look a user up."})
 
@@ -39,6 +57,8 @@ def user_data(user: User) -> dict:
         "id": user.id,
         "email": user.email,
         "name": user.name,
+        "credits": user.credits,
+        "credits_reserved": user.credits_reserved,
         "created_at": timestamp(user.created_at),
         "updated_at": timestamp(user.updated_at),
     }
@@ -48,6 +68,8 @@ class UserOut(serializers.Serializer):
     id = serializers.CharField()
     email = serializers.EmailField(allow_null=True)
     name = serializers.CharField()
+    credits = serializers.IntegerField(allow_null=True, help_text="Credit balance; null: credits are off.")
+    credits_reserved = serializers.IntegerField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 

@@ -9,11 +9,14 @@ from jimeng_server.api import envelope, error_responses, ok
 from jimeng_server.auth import principal
 from jimeng_server.errors import InvalidInput, NotFound
 
-from .. import keys, selectors, services
+from .. import credits, keys, selectors, services
 from ..models import ApiKey
 from .serializers import (
+    CreditsOut,
+    CreditsSetSerializer,
     KeyCreateSerializer,
     KeyOut,
+    UsageOut,
     UserCreateSerializer,
     UserDeletedOut,
     UserLookupSerializer,
@@ -83,6 +86,34 @@ class UserDetailView(APIView):
         principal(request).check_user(user_id)
         services.user_delete(user_id=user_id)
         return ok({"id": user_id, "deleted": True})
+
+
+class UserCreditsView(APIView):
+    @extend_schema(
+        request=CreditsSetSerializer,
+        responses={200: envelope("Credits", CreditsOut()), **error_responses(400, 403, 404)},
+        summary="Set a user's credit balance (service keys and operators; turns credits on for the user)",
+    )
+    def put(self, request, user_id: str):
+        if principal(request).user_id is not None:
+            raise PermissionDenied("Only service keys and operators may set credit balances.")
+        serializer = CreditsSetSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        fields = serializer.validated_data
+        note = (
+            fields["note"] or f"set by {'key ' + principal(request).key_id if principal(request).key_id else 'local'}"
+        )
+        return ok(credits.credits_set(user_id=user_id, balance=fields["balance"], note=note))
+
+
+class UserUsageView(APIView):
+    @extend_schema(
+        responses={200: envelope("Usage", UsageOut()), **error_responses(404)},
+        summary="A user's credits: balance, reserved, and charged per model and per day (last 30 days)",
+    )
+    def get(self, request, user_id: str):
+        principal(request).check_user(user_id)
+        return ok(credits.credits_usage(user_id=user_id))
 
 
 class KeyCollectionView(APIView):

@@ -1,0 +1,190 @@
+"""Credits: a user's balance, charged only for what was delivered.
+
+A create reserves the task's price (the balance drops, `credits_reserved` rises); a task that
+completes charges its delivered images and releases the rest; one that fails or is canceled releases
+all of it. Each of these is one ledger entry (`CreditEntry`) with a unique key, so it happens at most
+once whatever retries, and every entry is applied to the user row exactly once:
+
+1. read the user row (balance, reserved, `credits_seq` = entries applied so far);
+2. apply any entry numbered past `credits_seq` (one a crashed process recorded but did not apply);
+3. insert the new entry as number `credits_seq + 1` — the (user, seq) unique index lets one writer
+   have each number, so two creates cannot both spend the same balance;
+4. write the new balance with `credits_seq + 1`, on condition that `credits_seq` is still what was read.
+
+A crash between 3 and 4 leaves the entry for the next operation on that user (or the reconciler) to
+apply in step 2. Single-row conditional updates and a unique index: exact on SQLite, PostgreSQL and
+MongoDB alike, without transactions. A user whose balance is NULL has credits off: nothing is
+reserved or recorded for them."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError
+from django.utils import timezone
+
+from jimeng_server.errors import NotFound, PaymentRequired, TooManyRequests
+from jimeng_server.ids import new_id
+
+from .models import CreditEntry, User
+
+Kind = CreditEntry.Kind
+# kind -> (change of the balance, change of the reserved credits) per credit
+_EFFECT = {Kind.GRANT: (1, 0), Kind.RESERVE: (-1, 1), Kind.CHARGE: (0, -1), Kind.RELEASE: (1, -1)}
+_FIELDS = ("credits", "credits_reserved", "credits_seq")
+_TRIES = 400  # concurrent entries on one user take turns; this bounds a pathological pile-up
+_FRESH = 1.0
+_in_use: list = [-_FRESH, False]  # [read at (monotonic), any user has a balance]
+
+
+def credits_in_use() -> bool:
+    """Whether any user has a balance (read at most once a second per process): while none has,
+    a create does not even look."""
+    now = time.monotonic()
+    if now - _in_use[0] >= _FRESH:
+        _in_use[:] = [now, User.objects.filter(credits__isnull=False).exists()]
+    return _in_use[1]
+
+
+def _state(user_id: str) -> dict | None:
+    return User.objects.filter(pk=user_id).values(*_FIELDS).first()
+
+
+def _apply_entry(entry: CreditEntry, state: dict) -> bool:
+    """Bring the user row from entry.seq - 1 to entry.seq. False when it was not at entry.seq - 1."""
+    per_balance, per_reserved = _EFFECT[entry.kind]
+    return bool(
+        User.objects.filter(pk=entry.user_id, credits_seq=entry.seq - 1).update(
+            credits=(state["credits"] or 0) + per_balance * entry.amount,
+            credits_reserved=state["credits_reserved"] + per_reserved * entry.amount,
+            credits_seq=entry.seq,
+        )
+    )
+
+
+def _caught_up(user_id: str) -> dict | None:
+    """The user's row with every recorded entry applied."""
+    for _ in range(_TRIES):
+        state = _state(user_id)
+        if state is None:
+            return None
+        pending = CreditEntry.objects.filter(user_id=user_id, seq=state["credits_seq"] + 1).first()
+        if pending is None:
+            return state
+        _apply_entry(pending, state)
+    raise TooManyRequests("The credit ledger of this user is busy; try again.", retry_after=1)
+
+
+def _record(user_id: str, *, key: str, kind: str, amount: int, check: bool = False, **fields) -> bool:
+    """Record and apply one entry, at most once per key. False when the user has credits off (or is
+    gone); PaymentRequired when `check` and the balance is short."""
+    for _ in range(_TRIES):
+        state = _caught_up(user_id)
+        if state is None or (state["credits"] is None and kind != Kind.GRANT):
+            return False
+        if CreditEntry.objects.filter(key=key).exists():
+            return True
+        if check and (state["credits"] or 0) < amount:
+            raise PaymentRequired(
+                f"Not enough credits: this costs {amount}, the balance is {state['credits']}.",
+                balance=state["credits"],
+                price=amount,
+            )
+        try:
+            entry = CreditEntry.objects.create(
+                user_id=user_id, seq=state["credits_seq"] + 1, key=key, kind=kind, amount=amount, **fields
+            )
+        except IntegrityError:
+            continue  # another entry took this number first (or this key was just recorded): again
+        _apply_entry(entry, state)  # if another process applied it meanwhile, that is the same
+        return True
+    raise TooManyRequests("The credit ledger of this user is busy; try again.", retry_after=1)
+
+
+def credits_set(*, user_id: str, balance: int, note: str = "") -> dict:
+    """Set a user's balance (a grant of the difference; turns credits on for them)."""
+    state = _caught_up(user_id)
+    if state is None:
+        raise NotFound(f"User '{user_id}' not found.")
+    difference = balance - (state["credits"] or 0)
+    _record(user_id, key=f"grant:{new_id()}", kind=Kind.GRANT, amount=difference, note=note)
+    _in_use[:] = [time.monotonic(), True]
+    return credits_balance(user_id=user_id)
+
+
+def credits_balance(*, user_id: str) -> dict:
+    state = _caught_up(user_id)
+    if state is None:
+        raise NotFound(f"User '{user_id}' not found.")
+    return {"enabled": state["credits"] is not None, "balance": state["credits"], "reserved": state["credits_reserved"]}
+
+
+def credits_reserve(*, user_id: str, task_id: str, model: str, amount: int) -> int:
+    """Reserve a new task's price. 0 when the user's credits are off; PaymentRequired when short."""
+    if not credits_in_use():
+        return 0
+    round_ = CreditEntry.objects.filter(task_id=task_id, kind=Kind.RESERVE).count() + 1
+    reserved = _record(
+        user_id,
+        key=f"{task_id}:{round_}:reserve",
+        kind=Kind.RESERVE,
+        amount=amount,
+        check=True,
+        task_id=task_id,
+        model=model,
+        open_since=timezone.now(),
+    )
+    return amount if reserved else 0
+
+
+def credits_settle(*, task_id: str, delivered: int) -> None:
+    """A task ended: charge `delivered` credits of its open reservation and release the rest. Safe to
+    repeat (each part happens once)."""
+    reserve = CreditEntry.objects.filter(task_id=task_id, kind=Kind.RESERVE, open_since__isnull=False).first()
+    if reserve is None:
+        return
+    prefix = reserve.key.rsplit(":", 1)[0]
+    charge = max(0, min(delivered, reserve.amount))
+    fields = {"task_id": task_id, "model": reserve.model}
+    if charge:
+        _record(reserve.user_id, key=f"{prefix}:charge", kind=Kind.CHARGE, amount=charge, **fields)
+    if reserve.amount - charge:
+        _record(reserve.user_id, key=f"{prefix}:release", kind=Kind.RELEASE, amount=reserve.amount - charge, **fields)
+    CreditEntry.objects.filter(pk=reserve.pk).update(open_since=None)
+
+
+def credits_open(*, older_than_seconds: float) -> list[tuple[str, str]]:
+    """(task id, user id) of reservations still open after this long: for the reconciler."""
+    since = timezone.now() - timedelta(seconds=older_than_seconds)
+    return list(
+        CreditEntry.objects.filter(open_since__isnull=False, open_since__lt=since).values_list("task_id", "user_id")[
+            :1000
+        ]
+    )
+
+
+def credits_usage(*, user_id: str, days: int = 30) -> dict:
+    """Balance, reserved, and what was charged, per model and per day (the last `days` days)."""
+    usage = credits_balance(user_id=user_id)
+    since = timezone.now() - timedelta(days=days)
+    charges = CreditEntry.objects.filter(user_id=user_id, kind=Kind.CHARGE, at__gte=since).values_list(
+        "model", "amount", "at"
+    )
+    per_model: dict[str, int] = defaultdict(int)
+    per_day: dict[str, int] = defaultdict(int)
+    for model, amount, at in charges:
+        per_model[model] += amount
+        per_day[at.date().isoformat()] += amount
+    usage["charged"] = sum(per_model.values())
+    usage["charged_by_model"] = dict(sorted(per_model.items()))
+    usage["charged_by_day"] = dict(sorted(per_day.items()))
+    usage["days"] = days
+    return usage
+
+
+def price(model: str, images: int = 1) -> int:
+    """MODEL_PRICES[model] (default 1) per image."""
+    return int(settings.MODEL_PRICES.get(model, 1)) * images
