@@ -115,13 +115,17 @@ def accounts_standing() -> list[dict]:
         provider = registry.provider_get(name)
         if name == "local" or not provider.is_configured():
             continue
-        for account in provider.accounts():
+        accounts = provider.accounts()
+        counted = len(accounts) > 1 or any(account.concurrency for account in accounts)
+        for account in accounts:
             row = rows.get(f"{name}:{account.name}")
             out = row is not None and not row.in_rotation and row.keys_fingerprint in ("", account.fingerprint)
-            try:
-                in_flight = capacity().account_in_use(name, account.name)
-            except Exception:  # noqa: BLE001 - Redis away: /health says so elsewhere
-                in_flight = None
+            in_flight = None  # a single account without a cap of its own is not counted apart
+            if counted:
+                try:
+                    in_flight = capacity().account_in_use(name, account.name)
+                except Exception:  # noqa: BLE001 - Redis away: /health says so elsewhere
+                    in_flight = None
             standing.append(
                 {
                     "provider": name,

@@ -79,7 +79,8 @@ class _StateCollector:
             labels=["provider", "account"],
         )
         for account in accounts_standing():
-            in_flight.add_metric([account["provider"], account["name"]], account["in_flight"])
+            if account["in_flight"] is not None:  # counted per account (a pool, or an account's own cap)
+                in_flight.add_metric([account["provider"], account["name"]], account["in_flight"])
             rotation.add_metric([account["provider"], account["name"]], 1 if account["in_rotation"] else 0)
         yield in_flight
         yield rotation
