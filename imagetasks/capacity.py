@@ -99,7 +99,7 @@ def account_key(provider: str, name: str) -> str:
     return f"jimeng:capacity:account:{provider}:{name}"
 
 
-def _counted(accounts: Sequence[Account]) -> bool:
+def accounts_counted(accounts: Sequence[Account]) -> bool:
     """Whether slots are counted per account: several to choose from, or one with a cap of its own."""
     return len(accounts) > 1 or bool(accounts[0].concurrency)
 
@@ -122,12 +122,12 @@ class RedisCapacity:
         the caps (or every account) are full."""
         configured = registry.provider_get(task.provider).accounts()
         accounts = accounts or configured
-        if not _counted(configured) and not any(caps_for(task)):
+        if not accounts_counted(configured) and not any(caps_for(task)):
             return accounts[0].name
         provider_cap, model_cap = caps_for(task)
         keys = [f"jimeng:capacity:provider:{task.provider}", f"jimeng:capacity:model:{task.model}"]
         args = [task.pk, settings.TASK_LEASE_SECONDS, provider_cap, model_cap]
-        if not _counted(configured):
+        if not accounts_counted(configured):
             return accounts[0].name if self.script(keys=keys, args=args) else None
         keys += [account_key(task.provider, account.name) for account in accounts]
         for account in accounts:
@@ -138,12 +138,12 @@ class RedisCapacity:
     def refresh(self, task: ImageTask) -> None:
         """Push a held slot's expiry forward (taking it again if it lapsed and there is room)."""
         configured = registry.provider_get(task.provider).accounts()
-        if not _counted(configured) and not any(caps_for(task)):
+        if not accounts_counted(configured) and not any(caps_for(task)):
             return
         provider_cap, model_cap = caps_for(task)
         keys = [f"jimeng:capacity:provider:{task.provider}", f"jimeng:capacity:model:{task.model}"]
         args = [task.pk, settings.TASK_LEASE_SECONDS, provider_cap, model_cap]
-        if not _counted(configured):
+        if not accounts_counted(configured):
             self.script(keys=keys, args=args)
             return
         keys.append(account_key(task.provider, task.account or configured[0].name))
@@ -195,7 +195,7 @@ class DatabaseCapacity:
     def acquire(self, task: ImageTask, accounts: Sequence[Account] | None = None) -> str | None:
         configured = registry.provider_get(task.provider).accounts()
         accounts = accounts or configured
-        if not _counted(configured) and not any(caps_for(task)):
+        if not accounts_counted(configured) and not any(caps_for(task)):
             return accounts[0].name
         held = ImageTask.objects.filter(pk=task.pk, holds_slot=True).values_list("account", flat=True).first()
         if held is not None:
@@ -206,7 +206,7 @@ class DatabaseCapacity:
                 self._decrement(taken)
                 return None
             taken.append(key)
-        if not _counted(configured):
+        if not accounts_counted(configured):
             if not ImageTask.objects.filter(pk=task.pk, holds_slot=False).update(
                 holds_slot=True, account=accounts[0].name
             ):
@@ -241,7 +241,7 @@ class DatabaseCapacity:
     def release(self, task: ImageTask) -> None:
         if ImageTask.objects.filter(pk=task.pk, holds_slot=True).update(holds_slot=False):
             keys = [key for key, _ in self._keys(task)]
-            if _counted(registry.provider_get(task.provider).accounts()):
+            if accounts_counted(registry.provider_get(task.provider).accounts()):
                 account = ImageTask.objects.filter(pk=task.pk).values_list("account", flat=True).first()
                 keys += [f"account:{task.provider}:{account}"] if account else []
             self._decrement(keys)

@@ -14,7 +14,7 @@ from jimeng_server.mongodb.lookups import string_indexed
 from providers import registry
 
 from . import cadence
-from .capacity import capacity
+from .capacity import accounts_counted, capacity
 from .events import task_watch, task_watch_async
 from .models import ImageTask, Status, UpstreamAccount
 
@@ -116,7 +116,7 @@ def accounts_standing() -> list[dict]:
         if name == "local" or not provider.is_configured():
             continue
         accounts = provider.accounts()
-        counted = len(accounts) > 1 or any(account.concurrency for account in accounts)
+        counted = accounts_counted(accounts)
         for account in accounts:
             row = rows.get(f"{name}:{account.name}")
             out = row is not None and not row.in_rotation and row.keys_fingerprint in ("", account.fingerprint)
