@@ -16,16 +16,15 @@ looked at about twice instead of eighteen times, and found done within a tenth o
 
 from __future__ import annotations
 
-import time
-
 from django.conf import settings
 from django.core.cache import cache
+
+from jimeng_server.memo import Memo
 
 _WEIGHT = 0.2  # of a new observation in the moving averages
 _FINEST = 0.1  # seconds: the closest two looks ever come
 _LATE = 3  # spreads (at least POLL_MIN_SECONDS each) past the usual end, looks back off again
-_FRESH = 1.0  # seconds a process trusts what it last read from the cache (a look costs no cache read)
-_read: dict[str, tuple[float, tuple[float, float] | None]] = {}
+_read = Memo(1.0)  # what this process last read from the cache, per key (a look costs no cache read)
 
 
 def _key(provider: str, model: str) -> str:
@@ -60,7 +59,7 @@ def generation_observed(provider: str, model: str, found_after: float) -> None:
         early = 2 * max(spread, _step(spread)) if first_look else _step(spread) / 2
         ended = max(0.0, found_after - early)
         value = (usual + _WEIGHT * (ended - usual), spread + _WEIGHT * (abs(ended - usual) - spread))
-    _read[_key(provider, model)] = (time.monotonic(), value)
+    _read.put(_key(provider, model), value)
     try:
         cache.set(_key(provider, model), value, timeout=7 * 24 * 3600)
     except Exception:  # noqa: BLE001
@@ -91,7 +90,7 @@ def run_observed(provider: str, model: str, seconds: float) -> None:
     key = _run_key(provider, model)
     usual = _learned_value(key)
     value = seconds if usual is None else usual + _WEIGHT * (seconds - usual)
-    _read[key] = (time.monotonic(), value)
+    _read.put(key, value)
     try:
         cache.set(key, value, timeout=7 * 24 * 3600)
     except Exception:  # noqa: BLE001
@@ -103,13 +102,7 @@ def run_seconds(provider: str, model: str) -> float | None:
 
 
 def _learned_value(key: str):
-    now = time.monotonic()
-    read_at, value = _read.get(key, (-_FRESH, None))
-    if now - read_at < _FRESH:
-        return value
     try:
-        value = cache.get(key)
+        return _read.get(key, lambda: cache.get(key))
     except Exception:  # noqa: BLE001
         return None
-    _read[key] = (now, value)
-    return value

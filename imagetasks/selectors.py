@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from jimeng_server.errors import NotFound
+from jimeng_server.memo import Memo
 from jimeng_server.mongodb.lookups import string_indexed
 from providers import registry
 
@@ -141,8 +142,7 @@ def accounts_standing() -> list[dict]:
     return standing
 
 
-_FRESH = 1.0
-_running: dict[str, tuple[float, list]] = {}  # provider -> (read at, start times of its running tasks)
+_running = Memo(1.0)  # provider -> start times of its running tasks
 
 
 def queue_place(task: ImageTask) -> dict | None:
@@ -175,15 +175,14 @@ def queue_place(task: ImageTask) -> dict | None:
     if not caps or not run:
         return place
     cap = min(caps)
-    now = time.monotonic()
-    read_at, started = _running.get(task.provider, (-_FRESH, []))
-    if now - read_at >= _FRESH:
-        started = list(
+    started = _running.get(
+        task.provider,
+        lambda: list(
             ImageTask.objects.filter(status=Status.PROCESSING, provider=task.provider)
             .exclude(started_at=None)
             .values_list("started_at", flat=True)[:cap]
-        )
-        _running[task.provider] = (now, started)
+        ),
+    )
     moment = timezone.now()
     ends = sorted(max(0.0, run - (moment - at).total_seconds()) for at in started)[:cap]
     ends += [0.0] * (cap - len(ends))

@@ -24,6 +24,15 @@ def redis_server(tmp_path_factory):
     server.stop()
 
 
+@pytest.fixture(autouse=True)
+def _memos_empty():
+    """Each test starts with this process's memos empty (a balance set by one test, a generation time
+    learned by another, must not decide the next one's path within the memo's second)."""
+    from jimeng_server.memo import memos_forget
+
+    memos_forget()
+
+
 @pytest.fixture
 def redis_url(redis_server):
     """A Redis database of its own for one test (databases 1-15 in turn, flushed first)."""

@@ -12,7 +12,7 @@ from imagetasks import cadence
 def fresh(settings):
     settings.POLL_MIN_SECONDS, settings.POLL_MAX_SECONDS, settings.POLL_FACTOR = 0.5, 5.0, 0.1
     cache.clear()
-    cadence._read.clear()
+    cadence._read.forget()
 
 
 def _looks_until_done(ends_at: float) -> tuple[int, float]:
@@ -75,7 +75,7 @@ def test_a_varying_upstream_is_looked_at_no_more_often_than_poll_min_seconds():
 
 def test_what_another_worker_learned_is_seen_within_a_second(monkeypatch):
     clock = [100.0]
-    monkeypatch.setattr(cadence.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr("jimeng_server.memo.time.monotonic", lambda: clock[0])
     assert cadence.usual_seconds("jimeng", "m") is None
     cache.set(cadence._key("jimeng", "m"), (10.0, 0.1))  # written by another process
     assert cadence.usual_seconds("jimeng", "m") is None  # this process read a moment ago

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def fresh(settings):
     settings.LOCAL_PROVIDER_LATENCY_SECONDS = 0
     settings.MODEL_PRICES = {}
-    credits._in_use[:] = [-10, False]
+    credits._in_use.forget()
 
 
 def _user(balance: int | None = 10, user_id: str = "u1") -> str:

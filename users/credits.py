@@ -18,7 +18,6 @@ reserved or recorded for them."""
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
 from datetime import timedelta
 
@@ -28,6 +27,7 @@ from django.utils import timezone
 
 from jimeng_server.errors import NotFound, PaymentRequired, TooManyRequests
 from jimeng_server.ids import new_id
+from jimeng_server.memo import Memo
 
 from .models import CreditEntry, User
 
@@ -36,17 +36,13 @@ Kind = CreditEntry.Kind
 _EFFECT = {Kind.GRANT: (1, 0), Kind.RESERVE: (-1, 1), Kind.CHARGE: (0, -1), Kind.RELEASE: (1, -1)}
 _FIELDS = ("credits", "credits_reserved", "credits_seq")
 _TRIES = 400  # concurrent entries on one user take turns; this bounds a pathological pile-up
-_FRESH = 1.0
-_in_use: list = [-_FRESH, False]  # [read at (monotonic), any user has a balance]
+_in_use = Memo(1.0)  # whether any user has a balance
 
 
 def credits_in_use() -> bool:
     """Whether any user has a balance (read at most once a second per process): while none has,
     a create does not even look."""
-    now = time.monotonic()
-    if now - _in_use[0] >= _FRESH:
-        _in_use[:] = [now, User.objects.filter(credits__isnull=False).exists()]
-    return _in_use[1]
+    return _in_use.get(None, User.objects.filter(credits__isnull=False).exists)
 
 
 def _state(user_id: str) -> dict | None:
@@ -111,7 +107,7 @@ def credits_set(*, user_id: str, balance: int, note: str = "") -> dict:
         raise NotFound(f"User '{user_id}' not found.")
     difference = balance - (state["credits"] or 0)
     _record(user_id, key=f"grant:{new_id()}", kind=Kind.GRANT, amount=difference, note=note)
-    _in_use[:] = [time.monotonic(), True]
+    _in_use.put(None, True)
     return credits_balance(user_id=user_id)
 
 

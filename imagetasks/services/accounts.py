@@ -18,6 +18,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from jimeng_server import metrics
+from jimeng_server.memo import Memo
 from jimeng_server.shared_redis import shared_redis
 from providers import registry
 from providers.base import Account, Provider
@@ -26,8 +27,7 @@ from ..models import UpstreamAccount
 
 log = logging.getLogger(__name__)
 
-_FRESH = 2.0  # seconds a process trusts its last read of who is out of rotation
-_out: dict[str, tuple[float, dict[str, tuple[str, str]]]] = {}  # provider -> (read at, {name: (reason, keys)})
+_out = Memo(2.0)  # provider -> {name: (reason, keys fingerprint)} of its accounts out of rotation
 _resting_here: dict[tuple[str, str], float] = {}  # embedded mode: (provider, name) -> until (monotonic)
 
 
@@ -36,13 +36,11 @@ def _rest_key(provider: str, name: str) -> str:
 
 
 def _out_rows(provider: str) -> dict[str, tuple[str, str]]:
-    now = time.monotonic()
-    read_at, out = _out.get(provider, (-_FRESH, {}))
-    if now - read_at >= _FRESH:
+    def read() -> dict[str, tuple[str, str]]:
         rows = UpstreamAccount.objects.filter(provider=provider, in_rotation=False)
-        out = {name: (reason, keys) for name, reason, keys in rows.values_list("name", "reason", "keys_fingerprint")}
-        _out[provider] = (now, out)
-    return out
+        return {name: (reason, keys) for name, reason, keys in rows.values_list("name", "reason", "keys_fingerprint")}
+
+    return _out.get(provider, read)
 
 
 def accounts_out(provider: Provider) -> dict[str, str]:
@@ -103,7 +101,7 @@ def account_take_out(*, provider: str, name: str, reason: str, keys: str = "") -
     if created or row.in_rotation:
         log.warning("Upstream account %s:%s taken out of rotation: %s", provider, name, reason)
         metrics.ACCOUNT_EVENTS.labels(provider, name, "taken_out").inc()
-    _out.pop(provider, None)
+    _out.forget(provider)
 
 
 def account_restore(*, provider: str, name: str, by: str = "an operator") -> bool:
@@ -111,7 +109,7 @@ def account_restore(*, provider: str, name: str, by: str = "an operator") -> boo
     restored = UpstreamAccount.objects.filter(pk=f"{provider}:{name}", in_rotation=False).update(
         in_rotation=True, reason=f"put back by {by}", changed_at=timezone.now()
     )
-    _out.pop(provider, None)
+    _out.forget(provider)
     if restored:
         log.info("Upstream account %s:%s put back in rotation by %s", provider, name, by)
         metrics.ACCOUNT_EVENTS.labels(provider, name, "restored").inc()
