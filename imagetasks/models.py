@@ -1,4 +1,5 @@
-"""ImageTask: one prompt turned (or not yet) into images, and the rules for moving between statuses."""
+"""ImageTask: one prompt turned (or not yet) into images or a video, and the rules for moving between
+statuses. (The name is older than videos: a video task is an ImageTask of kind "video".)"""
 
 from django.db import models
 from django.utils import timezone
@@ -13,6 +14,11 @@ class Status(models.TextChoices):
     COMPLETED = "completed", "completed"
     FAILED = "failed", "failed"
     CANCELED = "canceled", "canceled"
+
+
+class Kind(models.TextChoices):
+    IMAGE = "image", "image"
+    VIDEO = "video", "video"
 
 
 # Storage folder of images uploaded with a task (OpenAI edits): UPLOADS/<task id>/<n>.<ext>.
@@ -35,6 +41,7 @@ class ImageTask(models.Model):
     external_task_id = models.CharField(  # noqa: DJ001 - unique when given: none is NULL (Django docs)
         "external task id", max_length=128, null=True, blank=True, default=None
     )
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.IMAGE)
     provider = models.CharField(max_length=32, help_text="Which upstream runs it; 'local' is a drawn placeholder.")
     model = models.CharField(max_length=100)
     prompt = models.TextField()
@@ -51,7 +58,9 @@ class ImageTask(models.Model):
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     error_code = models.CharField(max_length=64, blank=True, default="")
     error_message = models.TextField(blank=True, default="")
-    # {"images": [{"name": <storage name>, "width", "height", "content_type", "source_url"?}]}
+    # {"images": [{"name": <storage name>, "width", "height", "content_type", "source_url"?}]}, or for a
+    # video {"videos": [{"name", "width", "height", "duration", "content_type", "source_url"?,
+    # "last_frame"?: {"name", "width", "height"}}]}
     result = models.JSONField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     submitted_at = models.DateTimeField("submitted upstream", null=True, blank=True)
@@ -98,6 +107,7 @@ class ImageTask(models.Model):
         indexes = [
             models.Index(fields=["user", "created_at"], name="imagetask_user_created"),
             models.Index(fields=["status", "updated_at"], name="imagetask_status_updated"),
+            models.Index(fields=["kind", "status"], name="imagetask_kind_status"),
             models.Index(fields=["provider", "waiting_since"], name="imagetask_waiting"),
             models.Index(fields=["outbox_since"], name="imagetask_outbox"),
             models.Index(fields=["files_expired_at", "finished_at"], name="imagetask_retention"),
@@ -112,7 +122,12 @@ class ImageTask(models.Model):
 
     @property
     def image_names(self) -> list[str]:
-        return [image["name"] for image in (self.result or {}).get("images", [])]
+        """The stored files of its result: images, or videos and their last frames."""
+        result = self.result or {}
+        names = [image["name"] for image in result.get("images", [])]
+        for video in result.get("videos", []):
+            names += [video["name"]] + ([video["last_frame"]["name"]] if video.get("last_frame") else [])
+        return names
 
     @property
     def stored_names(self) -> list[str]:

@@ -6,7 +6,7 @@ from django.utils.encoding import filepath_to_uri
 
 from jimeng_server.api import timestamp
 
-from .models import ImageTask, Status
+from .models import ImageTask, Kind, Status
 from .selectors import queue_place
 
 STATUS_MESSAGES = {
@@ -32,14 +32,22 @@ def image_url(name: str, request=None) -> str:
 def task_result(task: ImageTask, request=None) -> dict | None:
     if task.status != Status.COMPLETED or not task.result:
         return None
+    video = task.kind == Kind.VIDEO
     if task.files_expired_at is not None:
+        what = "videos" if video else "images"
         return {
-            "image_url": None,
-            "images": [],
+            f"{what[:-1]}_url": None,
+            what: [],
             "expired": True,
             "expired_at": timestamp(task.files_expired_at),
-            "message": "The images expired: they were deleted at the end of the retention period.",
+            "message": f"The {what} expired: they were deleted at the end of the retention period.",
         }
+    if video:
+        videos = [_video(item, request) for item in task.result.get("videos", [])]
+        result = {"video_url": videos[0]["url"] if videos else None, "videos": videos}
+        if videos and videos[0].get("last_frame_url"):
+            result["last_frame_url"] = videos[0]["last_frame_url"]
+        return result
     images = [
         {
             "url": image_url(image["name"], request),
@@ -53,6 +61,21 @@ def task_result(task: ImageTask, request=None) -> dict | None:
     return {"image_url": images[0]["url"] if images else None, "images": images}
 
 
+def _video(item: dict, request=None) -> dict:
+    video = {
+        "url": image_url(item["name"], request),
+        "duration": item.get("duration"),
+        "width": item.get("width"),
+        "height": item.get("height"),
+        "content_type": item.get("content_type", "video/mp4"),
+    }
+    if item.get("last_frame"):
+        video["last_frame_url"] = image_url(item["last_frame"]["name"], request)
+    if item.get("source_url"):
+        video["source_url"] = item["source_url"]
+    return video
+
+
 def task_message(task: ImageTask) -> str:
     if task.status == Status.FAILED:
         return task.error_message or "任务失败"
@@ -61,7 +84,13 @@ def task_message(task: ImageTask) -> str:
 
 def task_summary(task: ImageTask, request=None) -> dict:
     """What the polling endpoint answers: the seed's fields, and the result once there is one."""
-    data = {"task_id": task.id, "status": task.status, "message": task_message(task), "provider": task.provider}
+    data = {
+        "task_id": task.id,
+        "type": task.kind,
+        "status": task.status,
+        "message": task_message(task),
+        "provider": task.provider,
+    }
     result = task_result(task, request)
     if result is not None:
         data["result"] = result

@@ -22,6 +22,7 @@ from .models import ImageTask, Status, UpstreamAccount
 # What a poll's answer (representation.task_summary) reads: a poll loads nothing else.
 SUMMARY_FIELDS = (
     "id",
+    "kind",
     "status",
     "provider",
     "model",
@@ -100,10 +101,12 @@ def task_get_by_external_id(*, user_id: str, external_task_id: str) -> ImageTask
         raise NotFound(f"User '{user_id}' has no task with external_task_id '{external_task_id}'.") from None
 
 
-def task_list_for_user(*, user_id: str, status: str | None = None) -> QuerySet[ImageTask]:
+def task_list_for_user(*, user_id: str, status: str | None = None, kind: str | None = None) -> QuerySet[ImageTask]:
     tasks = ImageTask.objects.filter(user_id=user_id).order_by("-created_at", "-id")
     if status:
         tasks = tasks.filter(status=status)
+    if kind:
+        tasks = tasks.filter(kind=kind)
     return tasks
 
 
@@ -197,10 +200,16 @@ def tasks_waiting_for_slot() -> int:
     return ImageTask.objects.filter(status=Status.PENDING, waiting_since__isnull=False).count()
 
 
-def task_counts_by_status() -> dict[str, int]:
-    from .models import Status
+def task_counts_by_status() -> dict[tuple[str, str], int]:
+    """(status, kind) -> tasks. Indexed counts only: all of a status, and its videos."""
+    from .models import Kind, Status
 
-    return {status: ImageTask.objects.filter(status=status).count() for status in Status.values}
+    counts = {}
+    for status in Status.values:
+        total = ImageTask.objects.filter(status=status).count()
+        videos = ImageTask.objects.filter(kind=Kind.VIDEO, status=status).count()
+        counts[(status, Kind.IMAGE.value)], counts[(status, Kind.VIDEO.value)] = total - videos, videos
+    return counts
 
 
 def task_wait(*, task_id: str, owner: str | None = None, seconds: float) -> ImageTask:

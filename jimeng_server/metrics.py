@@ -28,12 +28,12 @@ log = logging.getLogger(__name__)
 GENERATION_SECONDS = Histogram(
     "jimeng_upstream_generation_seconds",
     "Time an upstream took to generate, from submit to result (async) or the whole call (sync).",
-    ["provider", "model"],
+    ["provider", "model", "kind"],
     buckets=(1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600),
 )
-FAILURES = Counter("jimeng_task_failures", "Tasks that ended failed, by error code.", ["provider", "code"])
+FAILURES = Counter("jimeng_task_failures", "Tasks that ended failed, by error code.", ["provider", "code", "kind"])
 RETRIES = Counter(
-    "jimeng_task_retries", "Retryable upstream errors that sent a task back to pending.", ["provider", "code"]
+    "jimeng_task_retries", "Retryable upstream errors that sent a task back to pending.", ["provider", "code", "kind"]
 )
 WAITING_CLIENTS = Gauge(
     "jimeng_waiting_clients",
@@ -59,9 +59,11 @@ class _StateCollector:
         from imagetasks.queues import queue_depth
         from imagetasks.selectors import task_counts_by_status, tasks_waiting_for_slot
 
-        tasks = GaugeMetricFamily("jimeng_tasks", "Tasks in the database, by status.", labels=["status"])
-        for status, count in task_counts_by_status().items():
-            tasks.add_metric([status], count)
+        tasks = GaugeMetricFamily(
+            "jimeng_tasks", "Tasks in the database, by status and kind.", labels=["status", "kind"]
+        )
+        for (status, kind), count in task_counts_by_status().items():
+            tasks.add_metric([status, kind], count)
         yield tasks
         yield GaugeMetricFamily(
             "jimeng_tasks_waiting_for_slot",

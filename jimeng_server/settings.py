@@ -306,7 +306,7 @@ IDEMPOTENCY_CLAIM_SECONDS = env.int("IDEMPOTENCY_CLAIM_SECONDS", default=30)
 PROVIDER_MODE = env.str("PROVIDER_MODE", default="auto")
 # The upstreams this server runs: each a module with one Provider subclass named PROVIDER that declares
 # its models (providers/base.py). The local provider is always there, the fallback of every model.
-PROVIDER_MODULES = env.list("PROVIDER_MODULES", default=["providers.ark", "providers.jimeng"])
+PROVIDER_MODULES = env.list("PROVIDER_MODULES", default=["providers.ark", "providers.jimeng", "providers.seedance"])
 VOLCENGINE_ACCESS_KEY = env.str("VOLCENGINE_ACCESS_KEY", default="")
 VOLCENGINE_SECRET_KEY = env.str("VOLCENGINE_SECRET_KEY", default="")
 VOLCENGINE_HOST = env.str("VOLCENGINE_HOST", default="visual.volcengineapi.com")
@@ -326,6 +326,9 @@ ARK_CONNECT_TIMEOUT_SECONDS = env.float("ARK_CONNECT_TIMEOUT_SECONDS", default=5
 ARK_READ_TIMEOUT_SECONDS = env.float("ARK_READ_TIMEOUT_SECONDS", default=180.0)
 ARK_WATERMARK = env.bool("ARK_WATERMARK", default=False)
 DEFAULT_MODEL = env.str("DEFAULT_MODEL", default="doubao-seedream-3-0-t2i-250415")
+# The video model of a request that names none: jimeng_v30 picks text-to-video, first frame or first and
+# last frame by the number of reference images.
+DEFAULT_VIDEO_MODEL = env.str("DEFAULT_VIDEO_MODEL", default="jimeng_v30")
 LOCAL_PROVIDER_LATENCY_SECONDS = env.float("LOCAL_PROVIDER_LATENCY_SECONDS", default=1.0)
 LOCAL_PROVIDER_FAILURE_RATE = env.float("LOCAL_PROVIDER_FAILURE_RATE", default=0.0)
 LOCAL_PROVIDER_FONT = env.str("LOCAL_PROVIDER_FONT", default="")  # a TrueType font with CJK glyphs
@@ -459,3 +462,6 @@ WEBHOOK_RETRY_WINDOW_SECONDS = env.int("WEBHOOK_RETRY_WINDOW_SECONDS", default=2
 # --- providers: downloading what an upstream made ----------------------------------------------------
 IMAGE_DOWNLOAD_TIMEOUT_SECONDS = env.float("IMAGE_DOWNLOAD_TIMEOUT_SECONDS", default=30.0)
 IMAGE_DOWNLOAD_MAX_BYTES = env.int("IMAGE_DOWNLOAD_MAX_BYTES", default=30 * 1024 * 1024)
+# A generated video (MP4) downloaded from the upstream into storage: its URL lives about an hour.
+VIDEO_DOWNLOAD_TIMEOUT_SECONDS = env.float("VIDEO_DOWNLOAD_TIMEOUT_SECONDS", default=120.0)
+VIDEO_DOWNLOAD_MAX_BYTES = env.int("VIDEO_DOWNLOAD_MAX_BYTES", default=200 * 1024 * 1024)

@@ -6,7 +6,7 @@ from django.urls import path, re_path
 from django.views.generic import RedirectView, TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from imagetasks.api import openai_compat
+from imagetasks.api import openai_compat, openai_videos
 from imagetasks.api import views as tasks
 from imagetasks.api.media import media_serve
 from users.api import views as users
@@ -30,6 +30,8 @@ urlpatterns = [
     path(f"{api}ai/models", views.ModelListView.as_view(), name="models"),
     path(f"{api}ai/image/task", tasks.ImageTaskCreateView.as_view(), name="image-task-create"),
     path(f"{api}ai/image/result/<str:task_id>", tasks.ImageTaskResultView.as_view(), name="image-task-result"),
+    path(f"{api}ai/video/task", tasks.VideoTaskCreateView.as_view(), name="video-task-create"),
+    path(f"{api}ai/video/result/<str:task_id>", tasks.VideoTaskResultView.as_view(), name="video-task-result"),
     path(f"{api}ai/tasks", tasks.GenericTaskCreateView.as_view(), name="task-create"),
     path(f"{api}tasks/user/<str:user_id>", tasks.UserTaskListView.as_view(), name="user-tasks"),
     path(
@@ -43,6 +45,9 @@ urlpatterns = [
     path(f"{api}tasks/<str:task_id>/retry", tasks.TaskRetryView.as_view(), name="task-retry"),
     path("v1/images/generations", openai_compat.ImageGenerationsView.as_view(), name="openai-generations"),
     path("v1/images/edits", openai_compat.ImageEditsView.as_view(), name="openai-edits"),
+    path("v1/videos", openai_videos.VideosView.as_view(), name="openai-videos"),
+    path("v1/videos/<str:video_id>", openai_videos.VideoView.as_view(), name="openai-video"),
+    path("v1/videos/<str:video_id>/content", openai_videos.VideoContentView.as_view(), name="openai-video-content"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path(settings.ADMIN_URL, admin.site.urls),

@@ -93,31 +93,50 @@ class PingView(APIView):
 class ModelListView(APIView):
     @extend_schema(
         responses={200: envelope("Models", OpenApiTypes.OBJECT)},
-        summary="The models this server knows, their provider, sizes and reference-image support",
+        summary="The models this server knows (image and video), their provider and limits",
     )
     def get(self, request):
         models = []
         for spec in registry.catalog():
-            models.append(
-                {
-                    "id": spec.id,
-                    "label": spec.label,
-                    "aliases": list(spec.aliases),
-                    "provider": spec.provider,
-                    "runs_on": registry.provider_choose(spec) if settings.PROVIDER_MODE != "live" else spec.provider,
-                    "default_size": f"{spec.default_size[0]}x{spec.default_size[1]}",
-                    "size_limits": {
-                        "min_side": spec.min_side,
-                        "max_side": spec.max_side,
-                        "min_pixels": spec.min_area,
-                        "max_pixels": spec.max_area,
-                        "max_aspect_ratio": spec.max_aspect,
-                    },
-                    "recommended_sizes": list(spec.recommended_sizes),
-                    "reference_images": {"min": spec.min_reference_images, "max": spec.max_reference_images},
-                    "max_prompt_chars": spec.max_prompt_chars,
-                    "scale_range": list(spec.scale_range) if spec.scale_range else None,
-                    "options": list(spec.options),
-                }
-            )
-        return ok({"default_model": settings.DEFAULT_MODEL, "models": models})
+            entry = {
+                "id": spec.id,
+                "type": spec.kind,
+                "label": spec.label,
+                "aliases": list(spec.aliases),
+                "provider": spec.provider,
+                "runs_on": registry.provider_choose(spec) if settings.PROVIDER_MODE != "live" else spec.provider,
+                "reference_images": {"min": spec.min_reference_images, "max": spec.max_reference_images},
+                "max_prompt_chars": spec.max_prompt_chars,
+            }
+            if spec.kind == "video":
+                entry["durations"] = sorted(spec.durations)
+                entry["default_duration"] = spec.durations[0]
+                entry["aspect_ratios"] = list(spec.ratios)  # none: the video follows the reference image
+                entry["resolutions"] = list(spec.resolutions)
+                entry["returns_last_frame"] = spec.last_frame
+                if spec.by_image_count:
+                    entry["picks_by_image_count"] = list(spec.by_image_count)
+            else:
+                entry.update(
+                    {
+                        "default_size": f"{spec.default_size[0]}x{spec.default_size[1]}",
+                        "size_limits": {
+                            "min_side": spec.min_side,
+                            "max_side": spec.max_side,
+                            "min_pixels": spec.min_area,
+                            "max_pixels": spec.max_area,
+                            "max_aspect_ratio": spec.max_aspect,
+                        },
+                        "recommended_sizes": list(spec.recommended_sizes),
+                        "scale_range": list(spec.scale_range) if spec.scale_range else None,
+                        "options": list(spec.options),
+                    }
+                )
+            models.append(entry)
+        return ok(
+            {
+                "default_model": settings.DEFAULT_MODEL,
+                "default_video_model": settings.DEFAULT_VIDEO_MODEL,
+                "models": models,
+            }
+        )

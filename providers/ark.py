@@ -28,6 +28,7 @@ CODES: dict[str, tuple[str, bool]] = {
     "InputTextSensitiveContentDetected": ("prompt rejected by content moderation", False),
     "InputImageSensitiveContentDetected": ("reference image rejected by content moderation", False),
     "OutputImageSensitiveContentDetected": ("generated image rejected by content moderation", True),
+    "OutputVideoSensitiveContentDetected": ("generated video rejected by content moderation", True),
     "AuthenticationError": ("Ark rejected the API key; check ARK_API_KEY", False),
     "AccountOverdueError": ("the Volcengine account is overdue; top it up in the console", False),
     "AccessDenied": ("Ark denied access to this model for the account", False),
@@ -136,13 +137,15 @@ class ArkProvider(Provider):
             body["sequential_image_generation"] = "disabled"
         return body
 
-    def generate(self, request: GenerationRequest) -> list[Image]:
-        url = settings.ARK_BASE_URL.rstrip("/") + "/images/generations"
-        (api_key,) = self.account(request.account).credentials
+    def call(self, method: str, path: str, account: str, body: dict | None = None) -> dict:
+        """One request to Ark with the account's key: the answer's JSON object, or UpstreamError."""
+        url = settings.ARK_BASE_URL.rstrip("/") + path
+        (api_key,) = self.account(account).credentials
         try:
-            response = self._session().post(
+            response = self._session().request(
+                method,
                 url,
-                json=self.request_body(request),
+                json=body,
                 headers={"Authorization": f"Bearer {api_key}"},
                 timeout=(settings.ARK_CONNECT_TIMEOUT_SECONDS, settings.ARK_READ_TIMEOUT_SECONDS),
             )
@@ -152,18 +155,22 @@ class ArkProvider(Provider):
             ) from None
         except requests.Timeout:
             raise UpstreamError(
-                "Ark did not answer in time (timeout)", code="timeout", retryable=True, in_flight=True
+                "Ark did not answer in time (timeout)", code="timeout", retryable=True, in_flight=method != "GET"
             ) from None
         except requests.RequestException:
             raise UpstreamError(
                 "could not reach Ark (connection error)", code="connection_error", retryable=True
             ) from None
         try:
-            body = response.json()
+            answer = response.json()
         except ValueError:
-            body = None
-        if response.status_code != 200 or not isinstance(body, dict):
-            raise error_from_response(response.status_code, body if isinstance(body, dict) else None)
+            answer = None
+        if response.status_code != 200 or not isinstance(answer, dict):
+            raise error_from_response(response.status_code, answer if isinstance(answer, dict) else None)
+        return answer
+
+    def generate(self, request: GenerationRequest) -> list[Image]:
+        body = self.call("POST", "/images/generations", request.account, self.request_body(request))
         images, errors = [], []
         for item in body.get("data") or []:
             if item.get("url"):

@@ -2,7 +2,7 @@
 types it speaks.
 
 A provider is either synchronous (`generate` returns the images) or asynchronous (`submit` returns an
-upstream task id, `poll` reports on it). Providers never touch models or storage."""
+upstream task id, `poll` reports on it: images, or a video). Providers never touch models or storage."""
 
 from __future__ import annotations
 
@@ -36,6 +36,15 @@ class ModelSpec:
     scale_range: tuple[float, float] | None = None
     options: tuple[str, ...] = ()  # of "force_single", "use_pre_llm"
     max_images: int = 1  # images one generation may return (credits reserve this many)
+    kind: Literal["image", "video"] = "image"
+    # Video: the durations (seconds), aspect ratios and resolutions it makes, the default first. No
+    # ratios: the output follows the reference image.
+    durations: tuple[int, ...] = ()
+    ratios: tuple[str, ...] = ()
+    resolutions: tuple[str, ...] = ()
+    last_frame: bool = False  # can also return its last frame as an image
+    # A name that picks a model by the number of reference images given (index = count), not a model.
+    by_image_count: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -49,6 +58,7 @@ class GenerationRequest:
     reference_images: tuple[str, ...] = ()
     options: dict = field(default_factory=dict)  # model-specific extras (scale, quality, ...)
     account: str = ""  # the upstream account to use (the one that submitted it, for a poll); "": the first
+    kind: str = "image"  # or "video" (options then hold duration, aspect_ratio, resolution, return_last_frame)
 
 
 @dataclass(frozen=True)
@@ -61,9 +71,21 @@ class Image:
 
 
 @dataclass(frozen=True)
+class Video:
+    """One generated video (MP4): its bytes or a URL, and the URL of its last frame when asked for."""
+
+    data: bytes | None = None
+    url: str | None = None
+    content_type: str = "video/mp4"
+    last_frame_url: str | None = None
+    last_frame_data: bytes | None = None
+
+
+@dataclass(frozen=True)
 class PollResult:
     done: bool
     images: tuple[Image, ...] = ()
+    videos: tuple[Video, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,9 @@ def check_providers(app_configs=None, **kwargs):
         for level, text in registry.provider_get(name).configuration_problems():
             kind = Error if level == "error" else Warning
             messages.append(kind(f"provider {name}: {text}", id=f"providers.{level[0].upper()}002"))
-    for setting in ("DEFAULT_MODEL", "OPENAI_EDIT_MODEL"):
+    for setting, kind in (("DEFAULT_MODEL", "image"), ("OPENAI_EDIT_MODEL", "image"), ("DEFAULT_VIDEO_MODEL", "video")):
         try:
-            registry.model_resolve(getattr(settings, setting))
+            registry.model_resolve(getattr(settings, setting), kind)
         except InvalidInput as exc:
             messages.append(Error(f"{setting}: {exc.message}", id="providers.E003"))
     return messages

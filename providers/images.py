@@ -17,42 +17,62 @@ from .base import Image, UpstreamError
 _EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "gif"}
 
 
-def _download(url: str) -> bytes:
+def download(url: str, *, what: str = "image", max_bytes: int | None = None, timeout: float | None = None) -> bytes:
     """Through the outbound guard, like every request to an address someone else chose: an upstream's
-    image URL (or a redirect from it) never reaches an internal address."""
+    file URL (or a redirect from it) never reaches an internal address."""
     try:
         answer = fetch(
-            url, max_bytes=settings.IMAGE_DOWNLOAD_MAX_BYTES, timeout=settings.IMAGE_DOWNLOAD_TIMEOUT_SECONDS
+            url,
+            max_bytes=max_bytes or settings.IMAGE_DOWNLOAD_MAX_BYTES,
+            timeout=timeout or settings.IMAGE_DOWNLOAD_TIMEOUT_SECONDS,
         )
     except OutboundBlocked as exc:
-        raise UpstreamError(f"the generated image was not downloaded: {exc}") from None
+        raise UpstreamError(f"the generated {what} was not downloaded: {exc}") from None
     except OutboundError as exc:
-        raise UpstreamError(f"could not download the generated image ({exc})", retryable=True) from None
+        raise UpstreamError(f"could not download the generated {what} ({exc})", retryable=True) from None
     if not 200 <= answer.status_code < 300:
-        raise UpstreamError(f"could not download the generated image (HTTP {answer.status_code})", retryable=True)
+        raise UpstreamError(f"could not download the generated {what} (HTTP {answer.status_code})", retryable=True)
     return answer.content
+
+
+def image_describe(data: bytes) -> dict:
+    """Width, height, format, content type and file extension of an image; refused (as an upstream
+    fault) when it is not one, or too large to decode."""
+    try:
+        with PILImage.open(io.BytesIO(data)) as picture:
+            width, height, fmt = picture.width, picture.height, picture.format
+    except PILImage.DecompressionBombError:
+        width, height, fmt = settings.IMAGE_MAX_PIXELS, 2, None
+    except (OSError, ValueError) as exc:
+        raise UpstreamError("the upstream returned data that is not an image", retryable=True) from exc
+    if width * height > settings.IMAGE_MAX_PIXELS:
+        raise UpstreamError(f"the upstream returned an image of more than {settings.IMAGE_MAX_PIXELS} pixels")
+    return {
+        "width": width,
+        "height": height,
+        "content_type": PILImage.MIME.get(fmt, ""),
+        "extension": _EXTENSIONS.get(fmt, "bin"),
+    }
 
 
 def images_store(*, task_id: str, attempt: int, images: list[Image]) -> list[dict]:
     """Store each image under images/<task_id>/ and describe it for `ImageTask.result`."""
     stored = []
     for index, image in enumerate(images):
-        data = image.data if image.data is not None else _download(image.url)
+        data = image.data if image.data is not None else download(image.url)
+        described = image_describe(data)
         try:
-            with PILImage.open(io.BytesIO(data)) as picture:
-                width, height, fmt = picture.width, picture.height, picture.format
-        except PILImage.DecompressionBombError:
-            width, height, fmt = settings.IMAGE_MAX_PIXELS, 2, None
-        except (OSError, ValueError) as exc:
-            raise UpstreamError("the upstream returned data that is not an image", retryable=True) from exc
-        if width * height > settings.IMAGE_MAX_PIXELS:
-            raise UpstreamError(f"the upstream returned an image of more than {settings.IMAGE_MAX_PIXELS} pixels")
-        extension = _EXTENSIONS.get(fmt, "bin")
-        try:
-            name = default_storage.save(f"images/{task_id}/{attempt}-{index}.{extension}", ContentFile(data))
+            name = default_storage.save(
+                f"images/{task_id}/{attempt}-{index}.{described['extension']}", ContentFile(data)
+            )
         except Exception as exc:  # noqa: BLE001 - the disk or the object store: try again later
             raise UpstreamError(f"could not store the image ({type(exc).__name__})", retryable=True) from None
-        entry = {"name": name, "width": width, "height": height, "content_type": PILImage.MIME.get(fmt, "")}
+        entry = {
+            "name": name,
+            "width": described["width"],
+            "height": described["height"],
+            "content_type": described["content_type"],
+        }
         if image.url:
             entry["source_url"] = image.url
         stored.append(entry)

@@ -22,6 +22,7 @@ from .base import (
     PollResult,
     Provider,
     UpstreamError,
+    Video,
     accounts_parse,
     accounts_problems,
     session_settle,
@@ -181,6 +182,54 @@ def error_from_exception(exc: Exception) -> UpstreamError:
     return UpstreamError(f"unexpected answer from Jimeng: {text[:200]}", code="bad_response", retryable=True)
 
 
+RATIOS = ("16:9", "4:3", "1:1", "3:4", "9:16", "21:9")
+FRAMES = {5: 121, 10: 241}  # seconds -> `frames`, the only two values the video req_keys take
+
+
+def _video(id: str, label: str, resolution: str, images: tuple[int, int], ratios=RATIOS, aliases=()) -> ModelSpec:
+    return ModelSpec(
+        id=id,
+        provider="jimeng",
+        label=label,
+        kind="video",
+        aliases=aliases,
+        durations=(5, 10),
+        ratios=ratios,
+        resolutions=(resolution,),
+        min_reference_images=images[0],
+        max_reference_images=images[1],
+    )
+
+
+VIDEO_MODELS = (
+    ModelSpec(
+        id="jimeng_v30",
+        provider="jimeng",
+        label="Jimeng 3.0 video, 720p: text-to-video, or first frame (1 image), or first and last frame (2)",
+        kind="video",
+        aliases=("jimeng-video-3.0",),
+        durations=(5, 10),
+        ratios=RATIOS,
+        resolutions=("720p",),
+        max_reference_images=2,
+        by_image_count=("jimeng_t2v_v30", "jimeng_i2v_first_v30", "jimeng_i2v_first_tail_v30"),
+    ),
+    _video("jimeng_t2v_v30", "Jimeng 3.0 text-to-video, 720p", "720p", (0, 0)),
+    _video("jimeng_t2v_v30_1080p", "Jimeng 3.0 text-to-video, 1080p", "1080p", (0, 0)),
+    _video("jimeng_i2v_first_v30", "Jimeng 3.0 image-to-video from a first frame, 720p", "720p", (1, 1), ()),
+    _video("jimeng_i2v_first_v30_1080", "Jimeng 3.0 image-to-video from a first frame, 1080p", "1080p", (1, 1), ()),
+    _video("jimeng_i2v_first_tail_v30", "Jimeng 3.0 video between a first and a last frame, 720p", "720p", (2, 2), ()),
+    _video(
+        "jimeng_i2v_first_tail_v30_1080",
+        "Jimeng 3.0 video between a first and a last frame, 1080p",
+        "1080p",
+        (2, 2),
+        (),
+    ),
+    _video("jimeng_ti2v_v30_pro", "Jimeng 3.0 Pro video, from text or one image, 1080p", "1080p", (0, 1)),
+)
+VIDEO_KEYS = {spec.id for spec in VIDEO_MODELS if not spec.by_image_count}
+
 # Recommended sizes, from the Jimeng 3.x documentation.
 SIZES_1K = ("1328x1328", "1472x1104", "1584x1056", "1664x936", "2016x864")
 SIZES_2K = ("2048x2048", "2304x1728", "2496x1664", "2560x1440", "3024x1296")
@@ -241,6 +290,7 @@ class JimengProvider(Provider):
             options=("force_single",),
             max_images=4,
         ),
+        *VIDEO_MODELS,
     )
 
     def configuration_problems(self) -> list[tuple[str, str]]:
@@ -283,6 +333,8 @@ class JimengProvider(Provider):
         return response.get("data") or {}
 
     def submit_form(self, request: GenerationRequest) -> dict:
+        if request.model in VIDEO_KEYS:
+            return self.video_form(request)
         form: dict = {
             "req_key": request.model,
             "prompt": request.prompt,
@@ -302,6 +354,20 @@ class JimengProvider(Provider):
                 form["use_pre_llm"] = options["use_pre_llm"]
         return form
 
+    def video_form(self, request: GenerationRequest) -> dict:
+        options = request.options
+        form: dict = {
+            "req_key": request.model,
+            "prompt": request.prompt,
+            "seed": request.seed if request.seed is not None else -1,
+            "frames": FRAMES[options.get("duration", 5)],
+        }
+        if request.reference_images:
+            form["image_urls"] = list(request.reference_images)
+        elif options.get("aspect_ratio"):  # text-to-video only: from an image, the image decides
+            form["aspect_ratio"] = options["aspect_ratio"]
+        return form
+
     def submit(self, request: GenerationRequest) -> str:
         data = self._call("cv_sync2async_submit_task", self.submit_form(request), request.account)
         task_id = data.get("task_id")
@@ -319,6 +385,12 @@ class JimengProvider(Provider):
         status = data.get("status")
         if status in {"in_queue", "generating"}:
             return PollResult(done=False)
+        if status == "done" and request.model in VIDEO_KEYS:
+            if not data.get("video_url"):
+                raise UpstreamError(
+                    "Jimeng finished the task but returned no video", code="no_video", retryable=True, resubmit=True
+                )
+            return PollResult(done=True, videos=(Video(url=data["video_url"]),))
         if status == "done":
             urls = data.get("image_urls") or []
             encoded = data.get("binary_data_base64") or []

@@ -1,5 +1,6 @@
 """The local provider: no network, no keys. It draws a real PNG of the requested size showing the
-prompt, the same picture for the same seed, marked everywhere as a placeholder."""
+prompt, the same picture for the same seed, marked everywhere as a placeholder — or, for a video
+model, a real short MP4 of it."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from django.conf import settings
 from PIL import Image as PILImage
 from PIL import ImageDraw, ImageFont, PngImagePlugin
 
-from .base import GenerationRequest, Image, PollResult, Provider, UpstreamError
+from .base import GenerationRequest, Image, PollResult, Provider, UpstreamError, Video
+from .videos import mp4_encode, video_size
 
 BANNER = "LOCAL PLACEHOLDER - not a Jimeng image"
 # Pillow's built-in font has no CJK glyphs. Noto Sans CJK (SIL Open Font License 1.1) comes with the
@@ -54,7 +56,8 @@ def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     return ImageFont.load_default(size=size)
 
 
-def draw_png(*, prompt: str, width: int, height: int, seed: int) -> bytes:
+def draw(*, prompt: str, width: int, height: int, seed: int, banner: str = BANNER) -> PILImage.Image:
+    """The placeholder picture: a seeded gradient and shapes, the banner, the prompt, size and seed."""
     rng = random.Random(seed)
     top = tuple(rng.randrange(40, 200) for _ in range(3))
     bottom = tuple(rng.randrange(40, 200) for _ in range(3))
@@ -63,23 +66,27 @@ def draw_png(*, prompt: str, width: int, height: int, seed: int) -> bytes:
     picture = PILImage.composite(
         PILImage.new("RGB", (width, height), bottom), PILImage.new("RGB", (width, height), top), mask
     )
-    draw = ImageDraw.Draw(picture)
+    pen = ImageDraw.Draw(picture)
     for _ in range(6):
         x, y = rng.randrange(width), rng.randrange(height)
         radius = rng.randrange(max(4, min(width, height) // 12), max(8, min(width, height) // 4))
         colour = tuple(rng.randrange(256) for _ in range(3))
-        draw.ellipse((x - radius, y - radius, x + radius, y + radius), outline=colour, width=max(2, radius // 10))
+        pen.ellipse((x - radius, y - radius, x + radius, y + radius), outline=colour, width=max(2, radius // 10))
 
     font_size = max(10, min(width, height) // 24)
     font = _font(font_size)
-    draw.rectangle((0, 0, width, font_size * 2), fill=(0, 0, 0))
-    draw.text((font_size // 2, font_size // 2), BANNER, font=font, fill=(255, 210, 0))
+    pen.rectangle((0, 0, width, font_size * 2), fill=(0, 0, 0))
+    pen.text((font_size // 2, font_size // 2), banner, font=font, fill=(255, 210, 0))
     chars_per_line = max(8, int(width / (font_size * 0.6)) - 2)
     lines = textwrap.wrap(prompt, chars_per_line)[: max(1, (height // font_size) // 2 - 2)]
-    draw.multiline_text((font_size // 2, font_size * 3), "\n".join(lines), font=font, fill=(255, 255, 255), spacing=4)
+    pen.multiline_text((font_size // 2, font_size * 3), "\n".join(lines), font=font, fill=(255, 255, 255), spacing=4)
     footer = f"{width}x{height}  seed {seed}"
-    draw.text((font_size // 2, height - font_size * 2), footer, font=font, fill=(255, 255, 255))
+    pen.text((font_size // 2, height - font_size * 2), footer, font=font, fill=(255, 255, 255))
+    return picture
 
+
+def draw_png(*, prompt: str, width: int, height: int, seed: int) -> bytes:
+    picture = draw(prompt=prompt, width=width, height=height, seed=seed)
     info = PngImagePlugin.PngInfo()
     info.add_itxt("Description", prompt)
     info.add_text("Software", "jimeng-server local provider")
@@ -87,6 +94,41 @@ def draw_png(*, prompt: str, width: int, height: int, seed: int) -> bytes:
     out = io.BytesIO()
     picture.save(out, format="PNG", pnginfo=info, compress_level=1)
     return out.getvalue()
+
+
+VIDEO_FPS = 8
+VIDEO_BANNER = "LOCAL PLACEHOLDER - not a Jimeng video"
+
+
+def draw_video(request: GenerationRequest, seed: int) -> Video:
+    """A real MP4 of the asked duration, resolution and aspect ratio (from the first reference image
+    the ratio would follow, so 16:9 then): the placeholder picture with a bar that fills and a dot
+    that travels as it plays, at a few frames a second."""
+    options = request.options
+    width, height = video_size(options.get("resolution", "720p"), options.get("aspect_ratio"))
+    base = draw(prompt=request.prompt, width=width, height=height, seed=seed, banner=VIDEO_BANNER)
+    count = max(1, int(options.get("duration", 5)) * VIDEO_FPS)
+    bar = max(6, height // 60)
+    shown = [base]
+
+    def frames():
+        for index in range(count):
+            frame = base.copy()
+            pen = ImageDraw.Draw(frame)
+            done = (index + 1) / count
+            pen.rectangle((0, height - bar, int(width * done), height), fill=(255, 210, 0))
+            x, radius = int((width - 4 * bar) * done) + 2 * bar, 2 * bar
+            pen.ellipse((x - radius, height // 2 - radius, x + radius, height // 2 + radius), fill=(255, 255, 255))
+            shown[0] = frame
+            yield frame
+
+    data = mp4_encode(frames(), width=width, height=height, fps=VIDEO_FPS)
+    last_frame = None
+    if options.get("return_last_frame"):
+        out = io.BytesIO()
+        shown[0].save(out, format="PNG", compress_level=1)
+        last_frame = out.getvalue()
+    return Video(data=data, last_frame_data=last_frame)
 
 
 class LocalProvider(Provider):
@@ -119,6 +161,8 @@ class LocalProvider(Provider):
             raise UpstreamError("unknown local task id", code="not_found", retryable=True, resubmit=True) from None
         if time.time() < ready_at:
             return PollResult(done=False)
+        if request.kind == "video":
+            return PollResult(done=True, videos=(draw_video(request, seed),))
         data = draw_png(prompt=request.prompt, width=request.width, height=request.height, seed=seed)
         return PollResult(done=True, images=(Image(data=data, content_type="image/png"),))
 

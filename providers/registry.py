@@ -40,21 +40,73 @@ def catalog() -> tuple[ModelSpec, ...]:
     return _loaded()[1]
 
 
-def model_names() -> list[str]:
-    return [spec.id for spec in catalog()]
+def model_names(kind: str | None = None) -> list[str]:
+    return [spec.id for spec in catalog() if kind is None or spec.kind == kind]
 
 
-def model_resolve(name: str | None) -> ModelSpec:
-    """The catalog entry for a model id or alias; an unknown name is a client error listing valid ones."""
+def model_resolve(name: str | None, kind: str | None = None) -> ModelSpec:
+    """The catalog entry for a model id or alias; an unknown name is a client error listing valid ones.
+    With `kind`, a model of the other kind is one too (and no name means that kind's default)."""
     if not name:
-        name = settings.DEFAULT_MODEL
+        name = settings.DEFAULT_VIDEO_MODEL if kind == "video" else settings.DEFAULT_MODEL
     spec = _loaded()[2].get(str(name).strip().lower())
     if spec is None:
         raise InvalidInput(
-            f"Unknown model '{name}'. Valid models: {', '.join(model_names())}.",
-            valid_models=model_names(),
+            f"Unknown model '{name}'. Valid models: {', '.join(model_names(kind))}.",
+            valid_models=model_names(kind),
+        )
+    if kind is not None and spec.kind != kind:
+        raise InvalidInput(
+            f"{spec.id} makes {spec.kind}s, not {kind}s. Valid {kind} models: {', '.join(model_names(kind))}.",
+            valid_models=model_names(kind),
         )
     return spec
+
+
+def model_for_images(spec: ModelSpec, count: int) -> ModelSpec:
+    """A name that picks its model by the number of reference images (e.g. `jimeng_v30`: none →
+    text-to-video, one → first frame, two → first and last frame) resolved; any other model as is."""
+    if not spec.by_image_count:
+        return spec
+    if count >= len(spec.by_image_count):
+        raise InvalidInput(f"{spec.id} takes at most {len(spec.by_image_count) - 1} reference images, got {count}.")
+    return model_resolve(spec.by_image_count[count])
+
+
+def _listed(values) -> str:
+    values = sorted(values) if all(isinstance(v, int) for v in values) else list(values)
+    if all(isinstance(v, int) for v in values) and len(values) > 2 and values == list(range(values[0], values[-1] + 1)):
+        return f"{values[0]} to {values[-1]}"
+    return ", ".join(str(v) for v in values)
+
+
+def video_check(
+    spec: ModelSpec, *, duration: int | None, ratio: str | None, resolution: str | None, images: int
+) -> dict:
+    """A video's duration (seconds), aspect ratio and resolution checked against the model, with its
+    defaults filled in. A model without ratios follows its reference image."""
+    duration = spec.durations[0] if duration is None else duration
+    if duration not in spec.durations:
+        raise InvalidInput(f"duration for {spec.id} must be one of {_listed(spec.durations)} seconds, got {duration}.")
+    follows_image = images and "adaptive" not in spec.ratios
+    if ratio and (follows_image or not spec.ratios):
+        raise InvalidInput(f"{spec.id} makes the video in the reference image's aspect ratio; leave aspect_ratio out.")
+    if not ratio and spec.ratios and not follows_image:
+        ratio = "adaptive" if images else next(r for r in spec.ratios if ":" in r)
+    if ratio and ratio not in spec.ratios:
+        raise InvalidInput(f"aspect_ratio for {spec.id} must be one of {_listed(spec.ratios)}, got '{ratio}'.")
+    resolution = (resolution or spec.resolutions[0]).lower()
+    if resolution not in spec.resolutions:
+        others = [
+            other.id
+            for other in catalog()
+            if other.kind == "video" and other.provider == spec.provider and resolution in other.resolutions
+        ]
+        hint = f" ({resolution}: {', '.join(others)})" if others else ""
+        raise InvalidInput(
+            f"resolution for {spec.id} must be one of {_listed(spec.resolutions)}, got '{resolution}'{hint}."
+        )
+    return {"duration": duration, "aspect_ratio": ratio or None, "resolution": resolution}
 
 
 _SIZE_RE = re.compile(r"^\s*(\d{1,5})\s*[xX*×]\s*(\d{1,5})\s*$")

@@ -492,6 +492,12 @@ class Stack:
         assert response.status_code == 202, response.text
         return response.json()["data"]["task_id"]
 
+    def create_video(self, **body) -> str:
+        body.setdefault("user_id", "user_123")
+        response = self.session.post(self.url("/api/v1/ai/video/task"), json=body, timeout=10)
+        assert response.status_code == 202, response.text
+        return response.json()["data"]["task_id"]
+
     def result(self, task_id: str) -> dict:
         response = self.session.get(self.url(f"/api/v1/ai/image/result/{task_id}"), timeout=10)
         assert response.status_code == 200, response.text

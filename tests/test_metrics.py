@@ -39,13 +39,14 @@ def test_a_scrape_sees_the_workers_observations(make_stack, redis_url, fake_upst
     response = stack.session.get(stack.url("/metrics"), timeout=10)
     assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/plain")
     samples = _samples(response.text)
-    jimeng = (("model", "jimeng_t2i_v30"), ("provider", "jimeng"))
+    jimeng = (("kind", "image"), ("model", "jimeng_t2i_v30"), ("provider", "jimeng"))
     assert samples[("jimeng_upstream_generation_seconds_count", jimeng)] == 2
     assert samples[("jimeng_upstream_generation_seconds_sum", jimeng)] >= 2 * 1.0
-    assert samples[("jimeng_task_failures_total", (("code", "50413"), ("provider", "jimeng")))] == 1
-    assert samples[("jimeng_task_retries_total", (("code", "50429"), ("provider", "jimeng")))] == 1
-    assert samples[("jimeng_tasks", (("status", "completed"),))] == 2
-    assert samples[("jimeng_tasks", (("status", "failed"),))] == 1
+    assert samples[("jimeng_task_failures_total", (("code", "50413"), ("kind", "image"), ("provider", "jimeng")))] == 1
+    assert samples[("jimeng_task_retries_total", (("code", "50429"), ("kind", "image"), ("provider", "jimeng")))] == 1
+    assert samples[("jimeng_tasks", (("kind", "image"), ("status", "completed")))] == 2
+    assert samples[("jimeng_tasks", (("kind", "image"), ("status", "failed")))] == 1
+    assert samples[("jimeng_tasks", (("kind", "video"), ("status", "completed")))] == 0
     assert samples[("jimeng_tasks_waiting_for_slot", ())] == 0
     assert ("jimeng_queue_depth", ()) in samples
     assert any(name == "django_http_requests_total_by_method_total" for name, _ in samples)

@@ -100,3 +100,50 @@ def test_edits_with_a_model_that_takes_no_references_keep_nothing(served, tmp_pa
         _client(stack, key).images.edit(image=upload, prompt="anything", model="jimeng_t2i_v30")
     assert "does not take reference images" in bad.value.message
     assert not list((stack.data_dir / "media").glob("uploads/*/*"))  # the upload was removed again
+
+
+def test_the_openai_client_makes_a_video_and_downloads_the_mp4(served, tmp_path):
+    from tests.mp4 import mp4_facts
+
+    stack, key = served
+    client = _client(stack, key)
+    video = client.videos.create(prompt="a paper boat on a river", model="sora-2", seconds="8", size="1280x720")
+    assert (video.object, video.status, video.model) == ("video", "queued", "jimeng_t2v_v30")
+    assert video.seconds == "10"  # the nearest duration jimeng_t2v_v30 makes (5 or 10)
+    done = client.videos.poll(video.id, poll_interval_ms=200)
+    assert (done.status, done.progress, done.size) == ("completed", 100, "1280x720")
+    content = client.videos.download_content(video.id)
+    facts = mp4_facts(content.content)
+    assert facts["video_sizes"] == [(1280, 720)] and facts["has_avc"]
+
+    listed = client.videos.list(limit=5)
+    assert [item.id for item in listed.data] == [video.id]
+    with pytest.raises(openai.NotFoundError):
+        client.videos.retrieve("no-such-video")
+
+
+def test_the_openai_client_sends_a_reference_image_and_asks_for_a_seedance_model(served):
+    import io
+
+    from PIL import Image
+
+    stack, key = served
+    picture = io.BytesIO()
+    Image.new("RGB", (640, 360), (200, 40, 40)).save(picture, format="PNG")
+    client = _client(stack, key)
+    video = client.videos.create(
+        prompt="the red card flies away",
+        model="doubao-seedance-1-0-pro-250528",
+        seconds="4",
+        size="720x1280",
+        input_reference=("card.png", picture.getvalue(), "image/png"),
+    )
+    assert video.seconds == "4" and video.size == "720x1280"
+    detail = stack.session.get(stack.url(f"/api/v1/tasks/{video.id}"), headers={"X-API-Key": key}).json()["data"]
+    assert detail["params"]["image_urls"][0].startswith(stack.base_url + "/media/uploads/")
+    assert detail["params"]["aspect_ratio"] == "9:16"  # the size asked for, as the nearest ratio
+    done = client.videos.poll(video.id, poll_interval_ms=200)
+    assert done.status == "completed"
+    with pytest.raises(openai.BadRequestError) as bad:
+        client.videos.create(prompt="x", model="jimeng_t2i_v30")
+    assert "makes images, not videos" in bad.value.message

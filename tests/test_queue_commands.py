@@ -19,7 +19,7 @@ def test_clearing_the_queue_loses_no_pending_task(make_stack, redis_url):
     stack.manage("reconcile")  # no worker, so no outbox dispatcher: the reconciler sends them
     status = stack.manage("queue_status")
     assert "Broker (redis) queue 'imagetasks': 3 message(s) waiting" in status
-    assert re.search(r"pending\s+3", status)
+    assert re.search(r"pending\s+image\s+3", status)
 
     with pytest.raises(RuntimeError, match="Nothing cleared"):
         stack.manage("queue_clear", input="n\n")

@@ -80,6 +80,7 @@ def test_poll_messages_follow_the_status(client):
     url = f"/api/v1/ai/image/result/{task_id}"
     assert client.get(url).json()["data"] == {
         "task_id": task_id,
+        "type": "image",
         "status": "pending",
         "message": "任务排队中，请稍后查询",
         "provider": "local",

@@ -14,7 +14,7 @@ from jimeng_server.errors import NotFound
 
 from .. import selectors
 
-_TASK_FILE = re.compile(r"^(?:images|uploads)/([^/]+)/[^/]+$")
+_TASK_FILE = re.compile(r"^(?:images|videos|uploads)/([^/]+)/[^/]+$")
 EXPIRED = "This file expired: it was deleted at the end of the retention period (IMAGE_RETENTION_DAYS)."
 
 

@@ -36,12 +36,38 @@ class TaskCreateSerializer(FieldsBuiltOnce, serializers.Serializer):
     use_pre_llm = serializers.BooleanField(required=False)
 
 
-class GenericTaskCreateSerializer(TaskCreateSerializer):
+class _VideoFields(serializers.Serializer):
+    duration = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=60)
+    aspect_ratio = serializers.CharField(required=False, allow_blank=True, max_length=16)
+    resolution = serializers.CharField(required=False, allow_blank=True, max_length=8)
+    return_last_frame = serializers.BooleanField(required=False, default=False)
+
+
+class VideoTaskCreateSerializer(FieldsBuiltOnce, _VideoFields):
+    user_id = serializers.RegexField(USER_ID_PATTERN, max_length=64, error_messages={"invalid": USER_ID_MESSAGE})
+    prompt = serializers.CharField(max_length=4000)
+    model = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    seed = serializers.IntegerField(required=False, allow_null=True, min_value=-1, max_value=2**32 - 1)
+    external_task_id = serializers.CharField(required=False, allow_blank=True, max_length=128)
+    image_urls = serializers.ListField(
+        child=serializers.URLField(max_length=2048), required=False, max_length=4, allow_empty=True
+    )
+    webhook_url = serializers.URLField(
+        required=False, allow_blank=True, max_length=2048, validators=[URLValidator(schemes=["http", "https"])]
+    )
+    webhook_events = serializers.ChoiceField(choices=["terminal", "all"], required=False, default="terminal")
+
+
+IMAGE_TYPES = ("image", "image_generation", "text_to_image")
+VIDEO_TYPES = ("video", "video_generation", "text_to_video", "image_to_video")
+
+
+class GenericTaskCreateSerializer(TaskCreateSerializer, _VideoFields):
     type = serializers.ChoiceField(
-        choices=["image", "image_generation", "text_to_image"],
+        choices=[*IMAGE_TYPES, *VIDEO_TYPES],
         required=False,
         default="image",
-        error_messages={"invalid_choice": "'{input}' is not a task type this server runs; use 'image'."},
+        error_messages={"invalid_choice": "'{input}' is not a task type this server runs; use 'image' or 'video'."},
     )
 
 
@@ -56,9 +82,22 @@ class ImageOut(serializers.Serializer):
     source_url = serializers.URLField(required=False)
 
 
+class VideoOut(serializers.Serializer):
+    url = serializers.URLField()
+    duration = serializers.FloatField(help_text="seconds")
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+    content_type = serializers.CharField(help_text="video/mp4")
+    last_frame_url = serializers.URLField(required=False)
+    source_url = serializers.URLField(required=False)
+
+
 class ResultOut(serializers.Serializer):
-    image_url = serializers.URLField()
-    images = ImageOut(many=True)
+    image_url = serializers.URLField(required=False, help_text="An image task's first image.")
+    images = ImageOut(many=True, required=False)
+    video_url = serializers.URLField(required=False, help_text="A video task's video (MP4).")
+    videos = VideoOut(many=True, required=False)
+    last_frame_url = serializers.URLField(required=False, help_text="When return_last_frame was asked for.")
 
 
 class ErrorOut(serializers.Serializer):
@@ -76,6 +115,7 @@ class TaskCreatedOut(serializers.Serializer):
 
 class TaskSummaryOut(serializers.Serializer):
     task_id = serializers.CharField()
+    type = serializers.ChoiceField(choices=["image", "video"])
     status = serializers.ChoiceField(choices=Status.values)
     message = serializers.CharField()
     provider = serializers.CharField()

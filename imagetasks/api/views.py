@@ -17,15 +17,17 @@ from jimeng_server.auth import principal
 from jimeng_server.errors import InvalidInput
 
 from .. import selectors, services
-from ..models import Status
+from ..models import Kind, Status
 from ..representation import CREATED_MESSAGE, task_detail, task_message, task_summary
 from .serializers import (
+    VIDEO_TYPES,
     GenericTaskCreateSerializer,
     TaskCreatedOut,
     TaskCreateSerializer,
     TaskDetailOut,
     TaskPageOut,
     TaskSummaryOut,
+    VideoTaskCreateSerializer,
 )
 from .waiting import answer_when_done, status_changes
 
@@ -48,26 +50,50 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
 )
 
 
-def _create(serializer_class, request):
+def _create(serializer_class, request, kind: str = "image"):
     serializer = serializer_class(data=request.data)
     serializer.is_valid(raise_exception=True)
     data = serializer.validated_data
+    if data.get("type") in VIDEO_TYPES:
+        kind = "video"
     caller = principal(request)
     caller.check_user(data["user_id"])
     fields = {
         "user_id": data["user_id"],
         "prompt": data["prompt"],
         "model": data.get("model") or None,
-        "size": data.get("size") or None,
-        "quality": data["quality"],
         "seed": data.get("seed"),
         "external_task_id": data.get("external_task_id", ""),
         "reference_images": data.get("image_urls"),
-        "scale": data.get("scale"),
-        "flags": {name: data[name] for name in ("force_single", "use_pre_llm") if name in data},
         "webhook_url": data.get("webhook_url", ""),
         "webhook_events": data["webhook_events"],
     }
+    video_fields = ("duration", "aspect_ratio", "resolution", "return_last_frame")
+    if kind == "video":
+        fields["kind"] = "video"
+        fields.update({name: data.get(name) or None for name in video_fields})
+        fields["return_last_frame"] = bool(fields["return_last_frame"])
+        image_only = [
+            name for name in ("size", "scale", "force_single", "use_pre_llm") if data.get(name) not in (None, "")
+        ]
+        if data.get("quality", "standard") != "standard":
+            image_only.append("quality")
+        if image_only:
+            raise InvalidInput(
+                f"A video task takes duration, aspect_ratio and resolution, not {', '.join(image_only)}."
+            )
+    else:
+        given = [name for name in video_fields if data.get(name)]
+        if given:
+            raise InvalidInput(f"{', '.join(given)}: only for video tasks (type 'video', or /api/v1/ai/video/task).")
+        fields.update(
+            {
+                "size": data.get("size") or None,
+                "quality": data["quality"],
+                "scale": data.get("scale"),
+                "flags": {name: data[name] for name in ("force_single", "use_pre_llm") if name in data},
+            }
+        )
     key = request.headers.get("Idempotency-Key", "").strip()
     if len(key) > 255:
         raise InvalidInput("Idempotency-Key may be at most 255 characters.")
@@ -104,10 +130,21 @@ class GenericTaskCreateView(APIView):
         request=GenericTaskCreateSerializer,
         responses=CREATED,
         parameters=[IDEMPOTENCY_HEADER],
-        summary="Create an async task (generic form; type 'image')",
+        summary="Create an async task (generic form; type 'image' or 'video')",
     )
     def post(self, request):
         return _create(GenericTaskCreateSerializer, request)
+
+
+class VideoTaskCreateView(APIView):
+    @extend_schema(
+        request=VideoTaskCreateSerializer,
+        responses=CREATED,
+        parameters=[IDEMPOTENCY_HEADER],
+        summary="Create a video task (returns its id at once; the MP4 is stored when done)",
+    )
+    def post(self, request):
+        return _create(VideoTaskCreateSerializer, request, kind="video")
 
 
 PREFER_WAIT = OpenApiParameter(
@@ -145,6 +182,14 @@ def _task_answer(view, request, task_id: str, shape):
 class ImageTaskResultView(APIView):
     @extend_schema(
         responses=SUMMARY, parameters=[PREFER_WAIT], summary="Poll a task: status, and the image once completed"
+    )
+    def get(self, request, task_id: str):
+        return _task_answer(self, request, task_id, task_summary)
+
+
+class VideoTaskResultView(APIView):
+    @extend_schema(
+        responses=SUMMARY, parameters=[PREFER_WAIT], summary="Poll a video task: status, and the video once completed"
     )
     def get(self, request, task_id: str):
         return _task_answer(self, request, task_id, task_summary)
@@ -231,6 +276,7 @@ class TaskRetryView(APIView):
 
 class _ListQuery(serializers.Serializer):
     status = serializers.ChoiceField(choices=Status.values, required=False)
+    type = serializers.ChoiceField(choices=Kind.values, required=False)
     page = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False, default=1)
     page_size = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False, default=20)
 
@@ -241,6 +287,7 @@ class UserTaskListView(APIView):
         responses=PAGE,
         parameters=[
             OpenApiParameter("status", str, enum=Status.values),
+            OpenApiParameter("type", str, enum=Kind.values, description="Only image or only video tasks."),
             OpenApiParameter("page", int),
             OpenApiParameter("page_size", int),
         ],
@@ -252,7 +299,9 @@ class UserTaskListView(APIView):
         page, page_size = query.validated_data["page"], query.validated_data["page_size"]
         if page_size > settings.TASK_LIST_MAX_PAGE_SIZE:
             raise InvalidInput(f"page_size may be at most {settings.TASK_LIST_MAX_PAGE_SIZE}.")
-        tasks = selectors.task_list_for_user(user_id=user_id, status=query.validated_data.get("status"))
+        tasks = selectors.task_list_for_user(
+            user_id=user_id, status=query.validated_data.get("status"), kind=query.validated_data.get("type")
+        )
         total = tasks.count()
         window = list(tasks[(page - 1) * page_size : page * page_size])
         return ok(

@@ -30,6 +30,7 @@ def task_create(
     user_id: str,
     prompt: str,
     model: str | None = None,
+    kind: str = "image",
     size: str | None = None,
     quality: str = "standard",
     seed: int | None = None,
@@ -37,19 +38,24 @@ def task_create(
     reference_images: list[str] | None = None,
     scale: float | None = None,
     flags: dict[str, bool] | None = None,
+    duration: int | None = None,
+    aspect_ratio: str | None = None,
+    resolution: str | None = None,
+    return_last_frame: bool = False,
     webhook_url: str = "",
     webhook_events: str = "terminal",
     task_id: str | None = None,
     reference_images_ours: bool = False,
 ) -> ImageTask:
-    spec = registry.model_resolve(model)
+    """A new image task (size, quality, scale, flags) or video task (duration, aspect_ratio,
+    resolution, return_last_frame), checked against its model's limits."""
+    reference_images = list(reference_images or [])
+    spec = registry.model_for_images(registry.model_resolve(model, kind), len(reference_images))
     prompt = prompt.strip()
     if len(prompt) > spec.max_prompt_chars:
         raise InvalidInput(
             f"prompt is {len(prompt)} characters long; {spec.id} accepts at most {spec.max_prompt_chars}."
         )
-    width, height = registry.size_parse(spec, size)
-    reference_images = list(reference_images or [])
     if reference_images and not spec.max_reference_images:
         raise InvalidInput(f"{spec.id} does not take reference images; leave image_urls out or pick a model that does.")
     if len(reference_images) > spec.max_reference_images:
@@ -58,7 +64,24 @@ def task_create(
         )
     if len(reference_images) < spec.min_reference_images:
         raise InvalidInput(f"{spec.id} needs at least {spec.min_reference_images} reference image(s) in image_urls.")
-    flags = flags or {}
+    if spec.kind == "video":
+        image_only = [name for name, value in (("size", size), ("scale", scale)) if value] + list(flags or {})
+        if image_only:
+            raise InvalidInput(
+                f"{spec.id} makes a video: it takes duration, aspect_ratio and resolution, not {', '.join(image_only)}."
+            )
+        video = registry.video_check(
+            spec, duration=duration, ratio=aspect_ratio, resolution=resolution, images=len(reference_images)
+        )
+        if return_last_frame and not spec.last_frame:
+            raise InvalidInput(f"{spec.id} does not return its last frame; leave return_last_frame out.")
+        params = {key: value for key, value in video.items() if value is not None}
+        if return_last_frame:
+            params["return_last_frame"] = True
+    else:
+        width, height = registry.size_parse(spec, size)
+        registry.options_check(spec, scale=scale, flags=flags or {})
+        params = {"size": f"{width}x{height}", "width": width, "height": height, "quality": quality}
     if webhook_url and not settings.WEBHOOK_SECRET:
         raise InvalidInput("This server sends no webhooks: its operator has not set WEBHOOK_SECRET.")
     # Reference images we stored ourselves (OpenAI edits) need no check: our own media URLs.
@@ -71,17 +94,15 @@ def task_create(
                 url_check(url, must_resolve=False)
             except OutboundBlocked as exc:
                 raise InvalidInput(f"{name} is not allowed: {exc}.") from None
-    registry.options_check(spec, scale=scale, flags=flags)
     provider = registry.provider_choose(spec)
 
-    params = {"size": f"{width}x{height}", "width": width, "height": height, "quality": quality}
     if seed is not None:
         params["seed"] = seed
     if reference_images:
         params["image_urls"] = reference_images
     if scale is not None:
         params["scale"] = int(scale) if isinstance(spec.scale_range[0], int) else scale
-    params.update(flags)
+    params.update(flags or {})
     taken = Conflict(f"User '{user_id}' already has a task with external_task_id '{external_task_id}'.")
     if (
         external_task_id
@@ -101,6 +122,7 @@ def task_create(
         "id": task_id,
         "user_id": user_id,
         "external_task_id": external_task_id or None,
+        "kind": spec.kind,
         "provider": provider,
         "model": spec.id,
         "prompt": prompt,
@@ -124,9 +146,10 @@ def task_create(
 
 
 def task_price(model: str, params: dict) -> int:
-    """What a task reserves: its model's price for as many images as one generation may return."""
+    """What a task reserves: its model's price for as many images as one generation may return (a
+    video counts as one)."""
     spec = registry.model_resolve(model)
-    return price(spec.id, 1 if params.get("force_single") else spec.max_images)
+    return price(spec.id, 1 if params.get("force_single") or spec.kind == "video" else spec.max_images)
 
 
 def _task_insert(row: dict) -> ImageTask:

@@ -84,18 +84,19 @@ def task_ended(task: ImageTask, hold_seconds: float = 0, delivered_images: int =
         webhook_dispatch(task_id=task.id)
 
 
-def task_complete(*, task: ImageTask, images: list[dict]) -> bool:
+def task_complete(*, task: ImageTask, images: list[dict] = (), videos: list[dict] = ()) -> bool:
+    """Completed with the stored images (or videos): a video is charged as one image is."""
     done = _end(
         task,
         Status.COMPLETED,
-        delivered_images=len(images),
-        result={"images": images},
+        delivered_images=len(videos) or len(images),
+        result={"videos": list(videos)} if videos else {"images": list(images)},
         error_code="",
         error_message="",
     )
     if done:
         seconds = (timezone.now() - (task.submitted_at or task.started_at or task.created_at)).total_seconds()
-        metrics.GENERATION_SECONDS.labels(task.provider, task.model).observe(seconds)
+        metrics.GENERATION_SECONDS.labels(task.provider, task.model, task.kind).observe(seconds)
         if task.started_at:
             cadence.run_observed(task.provider, task.model, (timezone.now() - task.started_at).total_seconds())
     return done
@@ -104,7 +105,7 @@ def task_complete(*, task: ImageTask, images: list[dict]) -> bool:
 def task_fail(*, task: ImageTask, code: str, message: str, hold_seconds: float = 0) -> bool:
     done = _end(task, Status.FAILED, hold_seconds=hold_seconds, error_code=code[:64], error_message=message)
     if done:
-        metrics.FAILURES.labels(task.provider, code[:64]).inc()
+        metrics.FAILURES.labels(task.provider, code[:64], task.kind).inc()
     return done
 
 
@@ -140,7 +141,7 @@ def task_defer(*, task: ImageTask, error: UpstreamError) -> NextStep | None:
     )
     if not moved:
         return None
-    metrics.RETRIES.labels(task.provider, error.code or "upstream_error").inc()
+    metrics.RETRIES.labels(task.provider, error.code or "upstream_error", task.kind).inc()
     task_changed_on_commit(task.id)
     slot_free(task, hold)
     return NextStep("process", delay, provider=task.provider)

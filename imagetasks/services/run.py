@@ -13,6 +13,7 @@ from jimeng_server import metrics
 from providers import registry
 from providers.base import GenerationRequest, UpstreamError
 from providers.images import images_delete, images_store
+from providers.videos import videos_store
 
 from .. import cadence
 from ..capacity import capacity
@@ -27,6 +28,18 @@ from .slots import task_park
 log = logging.getLogger(__name__)
 
 
+_OPTIONS = (
+    "quality",
+    "scale",
+    "force_single",
+    "use_pre_llm",
+    "duration",
+    "aspect_ratio",
+    "resolution",
+    "return_last_frame",
+)
+
+
 def generation_request(task: ImageTask) -> GenerationRequest:
     params = task.params or {}
     return GenerationRequest(
@@ -37,8 +50,9 @@ def generation_request(task: ImageTask) -> GenerationRequest:
         height=params.get("height", 1024),
         seed=params.get("seed"),
         reference_images=tuple(params.get("image_urls", ())),
-        options={key: params[key] for key in ("quality", "scale", "force_single", "use_pre_llm") if key in params},
+        options={key: params[key] for key in _OPTIONS if key in params},
         account=task.account,
+        kind=task.kind,
     )
 
 
@@ -47,11 +61,16 @@ def _poll_delay(task: ImageTask) -> float:
     return cadence.poll_delay(task.provider, task.model, elapsed)
 
 
-def _store_and_complete(task: ImageTask, images) -> None:
-    stored = images_store(task_id=task.id, attempt=task.attempts, images=list(images))
-    if not task_complete(task=task, images=stored):
+def _store_and_complete(task: ImageTask, images=(), videos=()) -> None:
+    if videos:
+        stored = videos_store(task_id=task.id, attempt=task.attempts, videos=list(videos))
+        completed = task_complete(task=task, videos=stored)
+    else:
+        stored = images_store(task_id=task.id, attempt=task.attempts, images=list(images))
+        completed = task_complete(task=task, images=stored)
+    if not completed:
         # Canceled or taken over while we worked: the result is discarded.
-        images_delete([image["name"] for image in stored])
+        images_delete(ImageTask(result={"images": stored} if not videos else {"videos": stored}).image_names)
 
 
 def task_process(*, task_id: str) -> NextStep | None:
@@ -82,7 +101,7 @@ def task_process(*, task_id: str) -> NextStep | None:
     request = generation_request(task)
     try:
         if provider.style == "sync":
-            _store_and_complete(task, provider.generate(request))
+            _store_and_complete(task, images=provider.generate(request))
             return None
         upstream_task_id = provider.submit(request)
     except UpstreamError as error:
@@ -155,7 +174,7 @@ def task_poll(*, task_id: str, seq: int) -> NextStep | None:
         result = provider.poll(generation_request(task), task.upstream_task_id)
         if result.done:
             cadence.generation_observed(task.provider, task.model, waited)  # teaches when to look
-            _store_and_complete(task, result.images)
+            _store_and_complete(task, images=result.images, videos=result.videos)
             return None
     except UpstreamError as error:
         if error.resubmit or not error.retryable:

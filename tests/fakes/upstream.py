@@ -1,5 +1,6 @@
-"""A fake Volcengine for tests and local experiments: Jimeng's async visual API (V4-signed) and Ark's
-images API (Bearer), spoken exactly as Volcengine documents them, with fault injection and counters.
+"""A fake Volcengine for tests and local experiments: Jimeng's async visual API (V4-signed: images and
+video), Ark's images API and Seedance video tasks (Bearer), spoken exactly as Volcengine documents
+them, with fault injection and counters.
 
 Run by hand: `python -m tests.fakes.upstream --port 9900 --latency 5` (or `make fake-upstream`).
 Tests start it in-process (`FakeUpstream(...).start()`) and read its counters directly; other
@@ -29,7 +30,29 @@ from PIL import Image
 
 REGION, SERVICE = "cn-north-1", "cv"
 JIMENG_VERSION = "2022-08-31"
-JIMENG_KEYS = {"jimeng_t2i_v30", "jimeng_t2i_v31", "jimeng_t2i_v40", "jimeng_seedream46_cvtob"}
+JIMENG_IMAGE_KEYS = {"jimeng_t2i_v30", "jimeng_t2i_v31", "jimeng_t2i_v40", "jimeng_seedream46_cvtob"}
+# video req_key -> (fewest, most reference images); text-to-video alone takes aspect_ratio
+JIMENG_VIDEO_KEYS = {
+    "jimeng_t2v_v30": (0, 0),
+    "jimeng_t2v_v30_1080p": (0, 0),
+    "jimeng_i2v_first_v30": (1, 1),
+    "jimeng_i2v_first_v30_1080": (1, 1),
+    "jimeng_i2v_first_tail_v30": (2, 2),
+    "jimeng_i2v_first_tail_v30_1080": (2, 2),
+    "jimeng_ti2v_v30_pro": (0, 1),
+}
+JIMENG_KEYS = JIMENG_IMAGE_KEYS | set(JIMENG_VIDEO_KEYS)
+VIDEO_RATIOS = ("16:9", "4:3", "1:1", "3:4", "9:16", "21:9")
+# Seedance model -> (shortest, longest duration in seconds)
+SEEDANCE_MODELS = {
+    "doubao-seedance-1-0-pro-250528": (2, 12),
+    "doubao-seedance-1-0-pro-fast-251015": (2, 12),
+    "doubao-seedance-1-0-lite-t2v-250428": (2, 12),
+    "doubao-seedance-1-0-lite-i2v-250428": (2, 12),
+    "doubao-seedance-1-5-pro-251215": (4, 12),
+    "doubao-seedance-2-0-260128": (4, 15),
+}
+VIDEO_SIDES = {"480p": 480, "720p": 720, "1080p": 1080}
 ARK_MODELS = {
     "doubao-seedream-3-0-t2i-250415",
     "doubao-seedream-4-0-250828",
@@ -68,10 +91,12 @@ ARK_ERROR_STATUS = {
     "InputTextSensitiveContentDetected": 400,
     "InputImageSensitiveContentDetected": 400,
     "OutputImageSensitiveContentDetected": 400,
+    "OutputVideoSensitiveContentDetected": 400,
     "AuthenticationError": 401,
     "AccountOverdueError": 403,
     "AccessDenied": 403,
     "InvalidEndpointOrModel.NotFound": 404,
+    "ResourceNotFound": 404,
     "RateLimitExceeded.EndpointRPMExceeded": 429,
     "RateLimitExceeded.EndpointTPMExceeded": 429,
     "InternalServiceError": 500,
@@ -115,7 +140,8 @@ def signature(
 
 @dataclass
 class Fault:
-    """An injected failure. `api`: submit | result | ark | any. `kind`: code (answer with `code`),
+    """An injected failure. `api`: submit | result | ark | seedance (create) | seedance_result (the
+    task fails with `code`) | any. `kind`: code (answer with `code`),
     not_found, expired, slow (answer after `delay` seconds), drop (close the connection unanswered).
     Applies `times` times (None: always), to a `rate` share of requests, or to prompts containing
     `prompt_contains`."""
@@ -158,6 +184,11 @@ class _Task:
     submitted: float
     done_at: float
     account: str = ""
+    seconds: int = 0  # a video's duration (0: images)
+    status: str = ""  # a Seedance task's end: succeeded, failed, cancelled ("" until it ends)
+    error: dict | None = None  # a failed Seedance task's error
+    last_frame: bool = False
+    body: dict = field(default_factory=dict)  # what a Seedance task was created with
 
 
 class FakeState:
@@ -169,7 +200,7 @@ class FakeState:
         self.requests: Counter[str] = Counter()  # action -> requests seen
         self.signature_failures = 0
         self.peak_concurrency = 0
-        self.canceled: list[str] = []  # upstream ids canceled by CVCancelTask
+        self.canceled: list[str] = []  # upstream ids canceled by CVCancelTask or DELETE (Seedance)
         self.peak_by_account: Counter[str] = Counter()  # access key / Ark key -> most generations at once
         self.submissions_by_account: Counter[str] = Counter()
         self.foreign_requests = 0  # polls or cancels of a task by an account that did not make it
@@ -251,6 +282,34 @@ def _png(width: int, height: int, seed: str) -> bytes:
     return _solid_png(width, height, digest[0] % 64)
 
 
+@functools.lru_cache(maxsize=32)
+def _mp4(width: int, height: int, seconds: int, shade: int) -> bytes:
+    """A real MP4 (H.264) of `seconds` at 4 frames a second, one colour getting lighter."""
+    import tempfile
+
+    import av
+
+    with tempfile.NamedTemporaryFile(suffix=".mp4") as file:
+        with av.open(file.name, mode="w", format="mp4", options={"movflags": "+faststart"}) as container:
+            stream = container.add_stream("libx264", rate=4, options={"preset": "ultrafast"})
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            for index in range(max(1, seconds * 4)):
+                colour = (40 + shade * 3, min(255, 60 + index * 4), 90 + (shade * 37) % 160)
+                frame = av.VideoFrame.from_image(Image.new("RGB", (width, height), colour))
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+        return file.read()
+
+
+def _video_size(resolution: str, ratio: str) -> tuple[int, int]:
+    short = VIDEO_SIDES.get(resolution, 720)
+    across, down = (int(n) for n in (ratio if ratio in VIDEO_RATIOS else "16:9").split(":"))
+    long_side = short * max(across, down) // min(across, down) // 16 * 16
+    return (long_side, short) if across >= down else (short, long_side)
+
+
 @functools.lru_cache(maxsize=256)
 def _solid_png(width: int, height: int, shade: int) -> bytes:
     colour = (40 + shade * 3, 200 - shade * 2, 90 + (shade * 37) % 160)
@@ -309,6 +368,14 @@ class Handler(BaseHTTPRequestHandler):
             if match:
                 seed, width, height, index = match.groups()
                 return self._send(200, _png(int(width), int(height), f"{seed}/{index}"), "image/png")
+            match = re.fullmatch(r"/videos/([\w-]+)/(\d+)x(\d+)/(\d+)s\.mp4", path)
+            if match:
+                seed, width, height, seconds = match.groups()
+                shade = hashlib.sha256(seed.encode()).digest()[0] % 64
+                return self._send(200, _mp4(int(width), int(height), int(seconds), shade), "video/mp4")
+            match = re.fullmatch(r"/api/v3/contents/generations/tasks/([\w-]+)", path)
+            if match:
+                return self._seedance_get(match.group(1))
             return self._send(404, {"error": "not found"})
         except _Dropped:
             return
@@ -325,8 +392,19 @@ class Handler(BaseHTTPRequestHandler):
                 return self._send(200, {"ok": True})
             if parts.path == "/api/v3/images/generations":
                 return self._ark(body)
+            if parts.path == "/api/v3/contents/generations/tasks":
+                return self._seedance_create(body)
             if parts.path == "/":
                 return self._jimeng(parts.query, body)
+            return self._send(404, {"error": "not found"})
+        except _Dropped:
+            return
+
+    def do_DELETE(self):
+        try:
+            match = re.fullmatch(r"/api/v3/contents/generations/tasks/([\w-]+)", urlsplit(self.path).path)
+            if match:
+                return self._seedance_delete(match.group(1))
             return self._send(404, {"error": "not found"})
         except _Dropped:
             return
@@ -475,7 +553,16 @@ class Handler(BaseHTTPRequestHandler):
                 multi = form["req_key"] in {"jimeng_t2i_v40", "jimeng_seedream46_cvtob"} and not form.get(
                     "force_single"
                 )
+                seconds = 0
+                if form["req_key"] in JIMENG_VIDEO_KEYS:
+                    seconds = 5 if form["frames"] == 121 else 10
+                    width, height = _video_size(
+                        "1080p" if "1080" in form["req_key"] or "pro" in form["req_key"] else "720p",
+                        form.get("aspect_ratio", "16:9"),
+                    )
                 self.state.tasks[task_id] = _Task(
+                    seconds=seconds,
+                    body=dict(form),
                     req_key=form["req_key"],
                     prompt=prompt,
                     width=width,
@@ -527,6 +614,9 @@ class Handler(BaseHTTPRequestHandler):
             )
         host = self.headers.get("Host")
         task_id = form["task_id"]
+        if task.seconds:  # a video: its URL, whatever req_json says
+            url = f"http://{host}/videos/{task_id}/{task.width}x{task.height}/{task.seconds}s.mp4"
+            return self._business(10000, {"status": "done", "video_url": url})
         if req_json.get("return_url"):
             urls = [f"http://{host}/images/{task_id}/{task.width}x{task.height}/{n}.png" for n in range(task.count)]
             return self._business(10000, {"status": "done", "image_urls": urls, "binary_data_base64": None})
@@ -621,6 +711,187 @@ class Handler(BaseHTTPRequestHandler):
             },
         )
 
+    # --- Seedance (Ark content-generation tasks)
+    def _ark_key(self) -> str | None:
+        config = self.state.config
+        key = self.headers.get("Authorization", "").removeprefix("Bearer ")
+        if key not in (config.ark_api_key, *config.ark_api_keys) or key in config.revoked:
+            self._ark_error("AuthenticationError", "the API key in the request is missing or invalid")
+            return None
+        return key
+
+    def _seedance_create(self, body: bytes) -> None:
+        with self.state.lock:
+            self.state.requests["seedance_create"] += 1
+        key = self._ark_key()
+        if key is None:
+            return None
+        try:
+            form = json.loads(body)
+        except ValueError:
+            return self._ark_error("InvalidParameter", "the request body is not JSON")
+        content = form.get("content")
+        if not isinstance(content, list) or not all(isinstance(item, dict) for item in content):
+            return self._ark_error("MissingParameter", "the parameter `content` is required", "content")
+        texts = [item for item in content if item.get("type") == "text"]
+        prompt = texts[0].get("text") if len(texts) == 1 and isinstance(texts[0].get("text"), str) else ""
+        fault = self._apply(self.state.pick_fault("seedance", prompt))
+        if fault is not None:
+            return self._ark_error(str(fault.code), f"injected {fault.code}")
+        problem = _validate_seedance(form, texts, content)
+        if problem:
+            return self._ark_error(*problem)
+        failing = self.state.pick_fault("seedance_result", prompt)
+        now = time.monotonic()
+        with self.state.lock:
+            config = self.state.config
+            if (config.max_concurrency is not None and self.state.active(now) >= config.max_concurrency) or (
+                config.account_max_concurrency is not None
+                and self.state.active_for(key, now) >= config.account_max_concurrency
+            ):
+                limited = True
+            else:
+                limited = False
+                task_id = f"cgt-{next(self.state._ids)}"
+                width, height = _video_size(form.get("resolution", "720p"), form.get("ratio", "16:9"))
+                self.state.tasks[task_id] = _Task(
+                    req_key=form["model"],
+                    prompt=prompt,
+                    width=width,
+                    height=height,
+                    count=1,
+                    submitted=now,
+                    done_at=now + config.latency,
+                    account=key,
+                    seconds=int(form.get("duration", 5)),
+                    error={"code": str(failing.code), "message": f"injected {failing.code}"} if failing else None,
+                    last_frame=bool(form.get("return_last_frame")),
+                    body=form,
+                )
+                self.state.submissions[prompt] += 1
+                self.state.submissions_by_account[key] += 1
+                self.state.peak_concurrency = max(self.state.peak_concurrency, self.state.active(now))
+                self.state.peak_by_account[key] = max(self.state.peak_by_account[key], self.state.active_for(key, now))
+        if limited:
+            return self._ark_error("RateLimitExceeded.EndpointRPMExceeded", "too many concurrent requests")
+        return self._send(200, {"id": task_id})
+
+    def _seedance_task(self, task_id: str, action: str) -> tuple[str, _Task] | None:
+        with self.state.lock:
+            self.state.requests[action] += 1
+        key = self._ark_key()
+        if key is None:
+            return None
+        task = self.state.tasks.get(task_id)
+        if task is not None and task.account != key:
+            with self.state.lock:
+                self.state.foreign_requests += 1
+            task = None
+        if task is None or not task_id.startswith("cgt-"):
+            self._ark_error("ResourceNotFound", f"the task {task_id} does not exist")
+            return None
+        return key, task
+
+    def _seedance_status(self, task: _Task, now: float) -> str:
+        if task.status:
+            return task.status
+        if now < task.submitted + (task.done_at - task.submitted) * self.state.config.in_queue_share:
+            return "queued"
+        if now < task.done_at:
+            return "running"
+        return "failed" if task.error else "succeeded"
+
+    def _seedance_get(self, task_id: str) -> None:
+        found = self._seedance_task(task_id, "seedance_get")
+        if found is None:
+            return None
+        _, task = found
+        fault = self._apply(self.state.pick_fault("seedance_get", task.prompt))
+        if fault is not None:
+            return self._ark_error(str(fault.code), f"injected {fault.code}")
+        status = self._seedance_status(task, time.monotonic())
+        body = task.body
+        answer = {
+            "id": task_id,
+            "model": task.req_key,
+            "status": status,
+            "error": task.error if status == "failed" else None,
+            "seed": body.get("seed", 12345),
+            "resolution": body.get("resolution", "720p"),
+            "ratio": body.get("ratio", "16:9"),
+            "duration": task.seconds,
+            "framespersecond": 24,
+            "created_at": int(time.time() - (time.monotonic() - task.submitted)),
+            "updated_at": int(time.time()),
+        }
+        if status == "succeeded":
+            host = self.headers.get("Host")
+            answer["content"] = {
+                "video_url": f"http://{host}/videos/{task_id}/{task.width}x{task.height}/{task.seconds}s.mp4"
+            }
+            if task.last_frame:
+                answer["content"]["last_frame_url"] = f"http://{host}/images/{task_id}/{task.width}x{task.height}/9.png"
+            answer["usage"] = {"completion_tokens": 108900, "total_tokens": 108900}
+        return self._send(200, answer)
+
+    def _seedance_delete(self, task_id: str) -> None:
+        found = self._seedance_task(task_id, "seedance_delete")
+        if found is None:
+            return None
+        _, task = found
+        now = time.monotonic()
+        status = self._seedance_status(task, now)
+        if status == "running":
+            return self._ark_error("InvalidParameter", f"the task {task_id} is running and cannot be cancelled")
+        with self.state.lock:
+            if status == "queued":
+                task.status, task.done_at = "cancelled", now
+                self.state.canceled.append(task_id)
+            else:
+                self.state.tasks.pop(task_id, None)
+        return self._send(200, {})
+
+
+def _validate_seedance(form: dict, texts: list, content: list) -> tuple[str, str, str] | None:
+    """The checks Ark makes on a video task, as far as they are documented: (code, message, param)."""
+    model = form.get("model")
+    if model not in SEEDANCE_MODELS:
+        return "InvalidEndpointOrModel.NotFound", f"The model or endpoint {model} does not exist", "model"
+    if len(texts) != 1 or not isinstance(texts[0].get("text"), str) or not texts[0]["text"]:
+        return "InvalidParameter", "content must hold exactly one text item", "content"
+    images = [item for item in content if item.get("type") == "image_url"]
+    if len(images) + 1 != len(content):
+        return "InvalidParameter", "content items are text or image_url", "content"
+    roles = []
+    for item in images:
+        url = (item.get("image_url") or {}).get("url")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://", "data:image/")):
+            return "InvalidParameter", "image_url.url must be an http(s) URL or a data URI", "content"
+        roles.append(item.get("role", "first_frame"))
+    if roles not in ([], ["first_frame"], ["first_frame", "last_frame"]) and not (
+        1 <= len(roles) <= 4 and set(roles) == {"reference_image"}
+    ):
+        return "InvalidParameter", f"image roles {roles} are not a supported combination", "content"
+    if model.endswith("lite-t2v-250428") and roles:
+        return "InvalidParameter", "this model takes no image", "content"
+    if model.endswith("lite-i2v-250428") and not roles:
+        return "MissingParameter", "this model needs an image", "content"
+    if form.get("resolution", "720p") not in VIDEO_SIDES:
+        return "InvalidParameter", f"resolution {form.get('resolution')!r} is not valid", "resolution"
+    if form.get("ratio", "16:9") not in (*VIDEO_RATIOS, "adaptive", "keep_ratio"):
+        return "InvalidParameter", f"ratio {form.get('ratio')!r} is not valid", "ratio"
+    shortest, longest = SEEDANCE_MODELS[model]
+    duration = form.get("duration", 5)
+    if not isinstance(duration, int) or isinstance(duration, bool) or not shortest <= duration <= longest:
+        return "InvalidParameter", f"duration must be {shortest}-{longest} seconds, got {duration!r}", "duration"
+    seed = form.get("seed", -1)
+    if not isinstance(seed, int) or not -1 <= seed <= 2**32 - 1:
+        return "InvalidParameter", f"seed {seed!r} is out of range", "seed"
+    for flag in ("watermark", "return_last_frame", "camera_fixed"):
+        if flag in form and not isinstance(form[flag], bool):
+            return "InvalidParameter", f"{flag} must be a boolean", flag
+    return None
+
 
 def _jimeng_size(form: dict) -> tuple[int, int]:
     if "width" in form:
@@ -643,6 +914,8 @@ def _validate_jimeng(form: dict) -> tuple[int, str] | None:
         return 50201, "prompt is required"
     if len(prompt) > 800:
         return 50200, "prompt longer than 800 characters"
+    if req_key in JIMENG_VIDEO_KEYS:
+        return _validate_jimeng_video(form)
     if ("width" in form) != ("height" in form):
         return 50200, "width and height must be given together"
     v4 = req_key in {"jimeng_t2i_v40", "jimeng_seedream46_cvtob"}
@@ -671,6 +944,25 @@ def _validate_jimeng(form: dict) -> tuple[int, str] | None:
         seed = form.get("seed", -1)
         if not isinstance(seed, int):
             return 50200, "seed must be an integer"
+    return None
+
+
+def _validate_jimeng_video(form: dict) -> tuple[int, str] | None:
+    req_key = form["req_key"]
+    fewest, most = JIMENG_VIDEO_KEYS[req_key]
+    urls = form.get("image_urls", [])
+    if not isinstance(urls, list) or not fewest <= len(urls) <= most:
+        return 50200, f"{req_key} takes {fewest}-{most} images in image_urls, got {urls!r}"
+    if form.get("frames", 121) not in (121, 241):
+        return 50200, f"frames must be 121 or 241, got {form.get('frames')!r}"
+    if "frames" not in form:
+        form["frames"] = 121
+    if "aspect_ratio" in form and (urls or form["aspect_ratio"] not in VIDEO_RATIOS):
+        return 50200, f"aspect_ratio {form['aspect_ratio']!r} not accepted here"
+    if any(key in form for key in ("width", "height", "size", "scale")):
+        return 50200, "video req_keys take frames and aspect_ratio, not width/height/size/scale"
+    if not isinstance(form.get("seed", -1), int):
+        return 50200, "seed must be an integer"
     return None
 
 

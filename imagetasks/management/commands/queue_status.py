@@ -16,6 +16,6 @@ class Command(BaseCommand):
             f"Broker ({broker}) queue '{settings.CELERY_TASK_DEFAULT_QUEUE}': {queue_depth()} message(s) waiting"
         )
         self.stdout.write("Tasks in the database:")
-        for status, count in task_counts_by_status().items():
-            self.stdout.write(f"  {status:<11} {count}")
+        for (status, kind), count in task_counts_by_status().items():
+            self.stdout.write(f"  {status:<11} {kind:<6} {count}")
         self.stdout.write(f"  (pending and waiting for a free concurrency slot: {tasks_waiting_for_slot()})")

@@ -1,0 +1,141 @@
+"""Videos: the frame sizes of each resolution and aspect ratio, writing an MP4 (H.264, by PyAV's own
+FFmpeg build: no system ffmpeg), reading one back to check it, and saving what a provider returned
+into our storage (an upstream's video URL dies within about an hour)."""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+
+from .base import UpstreamError, Video
+from .images import download, image_describe
+
+# (resolution, aspect ratio) -> (width, height), as Seedance documents its outputs (Jimeng's are alike).
+SIZES = {
+    "480p": {
+        "16:9": (864, 480),
+        "4:3": (736, 544),
+        "1:1": (640, 640),
+        "3:4": (544, 736),
+        "9:16": (480, 864),
+        "21:9": (960, 416),
+    },
+    "720p": {
+        "16:9": (1280, 720),
+        "4:3": (1112, 834),
+        "1:1": (960, 960),
+        "3:4": (834, 1112),
+        "9:16": (720, 1280),
+        "21:9": (1470, 630),
+    },
+    "1080p": {
+        "16:9": (1920, 1080),
+        "4:3": (1664, 1248),
+        "1:1": (1440, 1440),
+        "3:4": (1248, 1664),
+        "9:16": (1080, 1920),
+        "21:9": (2206, 946),
+    },
+}
+
+
+def video_size(resolution: str, ratio: str | None) -> tuple[int, int]:
+    by_ratio = SIZES.get(resolution, SIZES["720p"])
+    return by_ratio.get(ratio or "16:9", by_ratio["16:9"])
+
+
+def mp4_encode(frames: Iterable, *, width: int, height: int, fps: int) -> bytes:
+    """An MP4 (H.264, yuv420p, the index at the front so a player starts before the end arrives) of
+    PIL images of `width` x `height`."""
+    import av
+
+    with tempfile.NamedTemporaryFile(suffix=".mp4") as file:  # +faststart rewrites the file by its name
+        with av.open(file.name, mode="w", format="mp4", options={"movflags": "+faststart"}) as container:
+            stream = container.add_stream("libx264", rate=fps, options={"preset": "ultrafast", "tune": "stillimage"})
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            for picture in frames:
+                for packet in stream.encode(av.VideoFrame.from_image(picture)):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+        return file.read()
+
+
+def mp4_probe(data: bytes) -> dict:
+    """Width, height and duration (seconds) of an MP4, read from its container and first video stream.
+    ValueError when it is not an MP4 with a video stream."""
+    import av
+
+    try:
+        with av.open(io.BytesIO(data), mode="r") as container:
+            if "mp4" not in container.format.name.split(","):
+                raise ValueError(f"not an MP4 ({container.format.name})")
+            streams = container.streams.video
+            if not streams:
+                raise ValueError("no video stream")
+            stream = streams[0]
+            duration = (
+                float(stream.duration * stream.time_base)
+                if stream.duration is not None and stream.time_base is not None
+                else (container.duration or 0) / 1_000_000
+            )
+            return {
+                "width": stream.codec_context.width,
+                "height": stream.codec_context.height,
+                "duration": round(duration, 2),
+            }
+    except av.FFmpegError as exc:
+        raise ValueError(f"not a readable video ({exc.__class__.__name__})") from None
+
+
+def _save(name: str, data: bytes) -> str:
+    try:
+        return default_storage.save(name, ContentFile(data))
+    except Exception as exc:  # noqa: BLE001 - the disk or the object store: try again later
+        raise UpstreamError(f"could not store the video ({type(exc).__name__})", retryable=True) from None
+
+
+def videos_store(*, task_id: str, attempt: int, videos: list[Video]) -> list[dict]:
+    """Store each video (and its last frame, when there is one) under videos/<task_id>/ and describe
+    it for the task's result. What is not an MP4 is refused, as a retryable upstream fault."""
+    stored = []
+    for index, video in enumerate(videos):
+        data = video.data
+        if data is None:
+            data = download(
+                video.url,
+                what="video",
+                max_bytes=settings.VIDEO_DOWNLOAD_MAX_BYTES,
+                timeout=settings.VIDEO_DOWNLOAD_TIMEOUT_SECONDS,
+            )
+        try:
+            facts = mp4_probe(data)
+        except ValueError as exc:
+            raise UpstreamError(f"the upstream returned a video that is not an MP4 ({exc})", retryable=True) from None
+        entry = {"name": _save(f"videos/{task_id}/{attempt}-{index}.mp4", data), **facts, "content_type": "video/mp4"}
+        if video.url:
+            entry["source_url"] = video.url
+        frame = video.last_frame_data
+        if frame is None and video.last_frame_url:
+            frame = download(
+                video.last_frame_url,
+                what="last frame",
+                max_bytes=settings.IMAGE_DOWNLOAD_MAX_BYTES,
+                timeout=settings.IMAGE_DOWNLOAD_TIMEOUT_SECONDS,
+            )
+        if frame is not None:
+            described = image_describe(frame)
+            name = _save(f"videos/{task_id}/{attempt}-{index}-last.{described['extension']}", frame)
+            entry["last_frame"] = {
+                "name": name,
+                "width": described["width"],
+                "height": described["height"],
+                "content_type": described["content_type"],
+            }
+        stored.append(entry)
+    return stored
