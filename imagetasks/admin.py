@@ -1,4 +1,5 @@
-"""Operators' view of tasks: find by id, external id, user email or prompt; see the image; retry or cancel."""
+"""Operators' view of tasks: find by id, external id, user email or prompt; see the image or play the
+video; retry or cancel."""
 
 from django.contrib import admin, messages
 from django.urls import reverse
@@ -82,7 +83,7 @@ class ImageTaskAdmin(admin.ModelAdmin):
     # What an operator scans for on a laptop screen; the id, provider and timings are one click away.
     list_display = ("thumbnail", "short_prompt", "status", "user_link", "model", "age")
     list_display_links = ("thumbnail", "short_prompt")
-    list_filter = ("status", "provider", "model", "created_at")
+    list_filter = ("status", "kind", "provider", "model", "created_at")
     date_hierarchy = "created_at"
     search_fields = ("=id", "=external_task_id", "user__email", "=user__id", "prompt")
     list_select_related = ("user",)
@@ -95,6 +96,7 @@ class ImageTaskAdmin(admin.ModelAdmin):
         "user",
         "external_task_id",
         "status",
+        "kind",
         "provider",
         "model",
         "prompt",
@@ -114,7 +116,10 @@ class ImageTaskAdmin(admin.ModelAdmin):
         "lease_expires_at",
     )
     fieldsets = (
-        (None, {"fields": ("id", "status", "user", "external_task_id", "provider", "model", "prompt", "params")}),
+        (
+            None,
+            {"fields": ("id", "status", "kind", "user", "external_task_id", "provider", "model", "prompt", "params")},
+        ),
         ("Outcome", {"fields": ("images", "error_code", "error_message", "upstream_task_id", "result", "webhook_url")}),
         (
             "Timing",
@@ -151,16 +156,29 @@ class ImageTaskAdmin(admin.ModelAdmin):
     def age(self, task):
         return timesince(task.created_at, depth=1)
 
-    @admin.display(description="image")
+    @admin.display(description="image / video")
     def thumbnail(self, task):
+        videos = (task.result or {}).get("videos") or []
+        if videos:
+            return format_html(
+                '<video src="{}" muted preload="metadata" style="max-height:48px;max-width:96px"></video>',
+                image_url(videos[0]["name"]),
+            )
         if not task.image_names:
             return "-"
         return format_html(
             '<img src="{}" style="max-height:48px;max-width:96px" alt="">', image_url(task.image_names[0])
         )
 
-    @admin.display(description="images")
+    @admin.display(description="images / video")
     def images(self, task):
+        videos = (task.result or {}).get("videos") or []
+        if videos:  # a player, not a link
+            return format_html_join(
+                "",
+                '<video src="{}" controls muted loop preload="metadata" style="max-width:640px;margin:4px"></video>',
+                ((image_url(video["name"]),) for video in videos),
+            )
         if not task.image_names:
             return "-"
         return format_html_join(

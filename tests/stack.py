@@ -476,14 +476,15 @@ class Stack:
         except requests.RequestException:
             return False
 
-    def seed_client(self) -> subprocess.CompletedProcess:
-        """The original README's bash + curl + jq client (examples/seed_client.sh) against this server."""
+    def seed_client(self, script: str = "seed_client.sh", **env) -> subprocess.CompletedProcess:
+        """The original README's bash + curl + jq client (examples/seed_client.sh, or its video copy)
+        against this server."""
         return subprocess.run(
-            ["bash", str(ROOT / "examples" / "seed_client.sh")],
-            env={**os.environ, "BASE_URL": self.base_url},
+            ["bash", str(ROOT / "examples" / script)],
+            env={**os.environ, "BASE_URL": self.base_url, **env},
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=240,
         )
 
     def create_task(self, **body) -> str:

@@ -108,3 +108,15 @@ def test_admin_requires_staff_login(make_stack):
     response = requests.get(stack.url("/admin/imagetasks/imagetask/"), timeout=10, allow_redirects=False)
     assert response.status_code == 302
     assert "/admin/login/" in response.headers["Location"]
+
+
+def test_operator_plays_a_video_task_in_its_detail_page(make_stack):
+    stack = make_stack(env={"LOCAL_PROVIDER_LATENCY_SECONDS": "0.2"}).start()
+    task_id = stack.create_video(prompt="a lighthouse blinking at dusk", duration=5)
+    assert stack.wait_terminal(task_id)["status"] == "completed"
+    page = f"/admin/imagetasks/imagetask/{task_id}/change/"
+    detail = _login(stack, page).get(stack.url(page), timeout=10)
+    assert detail.status_code == 200
+    player = re.search(r'<video src="([^"]+)" controls', detail.text)
+    assert player and f"/media/videos/{task_id}/" in player.group(1)  # a player, not a link
+    assert requests.get(player.group(1), timeout=10).headers["Content-Type"] == "video/mp4"

@@ -74,3 +74,38 @@ def test_a_prompt_becomes_an_image_and_joins_the_gallery(make_stack, browser, tm
     assert shot.stat().st_size > 10_000
     if os.environ.get("JIMENG_SCREENSHOT_DIR"):  # `JIMENG_SCREENSHOT_DIR=docs make test` refreshes the docs
         shutil.copy(shot, Path(os.environ["JIMENG_SCREENSHOT_DIR"]) / "playground.png")
+
+
+def test_a_prompt_becomes_a_playing_video(make_stack, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    stack = make_stack(env={"LOCAL_PROVIDER_LATENCY_SECONDS": "1.5"}).start()
+    browser.get(stack.url("/playground/"))
+    wait = WebDriverWait(browser, 60)
+    wait.until(lambda page: page.find_elements(By.CSS_SELECTOR, "#model option"))
+    Select(browser.find_element(By.ID, "type")).select_by_value("video")
+    assert not browser.find_element(By.ID, "size").is_displayed()  # an image's knob, hidden for video
+    Select(browser.find_element(By.ID, "model")).select_by_value("jimeng_t2v_v30")
+    assert [o.text for o in Select(browser.find_element(By.ID, "duration")).options] == ["5", "10"]
+    Select(browser.find_element(By.ID, "ratio")).select_by_value("16:9")
+    browser.find_element(By.ID, "prompt").send_keys("a paper boat drifting down a river 纸船")
+    browser.find_element(By.ID, "go").click()
+
+    video = wait.until(lambda page: page.find_element(By.CSS_SELECTOR, "#result video"))
+    assert video.get_attribute("src").startswith(stack.base_url + "/media/videos/")
+
+    def playing(page):
+        return page.execute_script(
+            "const v = arguments[0]; return v.readyState >= 2 && !v.paused && v.currentTime > 0.3 && v.videoWidth",
+            video,
+        )
+
+    assert wait.until(playing) == 1280  # decoded by the browser and playing, frame after frame
+    wait.until(lambda page: page.find_elements(By.CSS_SELECTOR, "#gallery figure video"))
+
+    shot = tmp_path / "playground-video.png"
+    browser.save_screenshot(str(shot))
+    assert shot.stat().st_size > 10_000
+    if os.environ.get("JIMENG_SCREENSHOT_DIR"):
+        shutil.copy(shot, Path(os.environ["JIMENG_SCREENSHOT_DIR"]) / "playground-video.png")

@@ -30,3 +30,17 @@ def test_seed_bash_client_reports_failure_message(make_stack):
     stack = make_stack(env={"LOCAL_PROVIDER_FAILURE_RATE": "1"}).start()
     done = stack.seed_client()
     assert "任务失败: simulated failure of the local provider (LOCAL_PROVIDER_FAILURE_RATE)" in done.stdout, done.stdout
+
+
+def test_seed_video_client_on_embedded_defaults_downloads_an_mp4(make_stack, tmp_path):
+    from tests.mp4 import mp4_facts
+
+    stack = make_stack().start()  # embedded defaults: no Redis, no keys — the local provider draws it
+    out = tmp_path / "video.mp4"
+    done = stack.seed_client("seed_video_client.sh", OUT=str(out))
+    assert done.returncode == 0, done.stderr
+    assert "状态: completed" in done.stdout, done.stdout
+    assert re.search(r"视频生成完成: \S+/media/videos/\S+\.mp4", done.stdout), done.stdout
+    assert f"已下载: {out}" in done.stdout, done.stdout
+    facts = mp4_facts(out.read_bytes())
+    assert facts["has_avc"] and facts["video_sizes"] == [(1280, 720)], facts
