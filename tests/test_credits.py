@@ -139,3 +139,18 @@ def test_usage_sums_charges_per_model_and_day():
     assert usage["balance"] == 8 and usage["reserved"] == 0 and usage["charged"] == 2
     assert list(usage["charged_by_model"].values()) == [2]
     assert sum(usage["charged_by_day"].values()) == 2
+
+
+def test_a_video_is_charged_its_price_once_when_its_mp4_is_stored(settings):
+    settings.MODEL_PRICES = {"jimeng_t2v_v30": 5}
+    user = _user(12)
+    task = services.task_create(user_id=user, prompt="a cat dancing", kind="video", model="jimeng_t2v_v30")
+    assert task.credits_reserved == 5
+    drive(task.id)
+    done = ImageTask.objects.get(pk=task.id)
+    assert done.status == Status.COMPLETED and len(done.result["videos"]) == 1
+    assert credits.credits_balance(user_id=user) == {"enabled": True, "balance": 7, "reserved": 0}
+    with pytest.raises(PaymentRequired):  # 7 left: one more video, not two
+        services.task_create(user_id=user, prompt="two", kind="video", model="jimeng_t2v_v30")
+        services.task_create(user_id=user, prompt="three", kind="video", model="jimeng_t2v_v30")
+    assert _ledger(user) == {"grant": 12, "reserve": 10, "charge": 5}
