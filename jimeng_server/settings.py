@@ -215,7 +215,7 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Jimeng Server API",
-    "DESCRIPTION": "Asynchronous image generation: create a task, get its id at once, poll for the result.",
+    "DESCRIPTION": "Asynchronous image and video generation: create a task, get its id at once, poll for the result.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # Swagger UI's files ship with the server (drf-spectacular-sidecar), so /api/docs/ works offline.
@@ -224,6 +224,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "TaskKindEnum": "imagetasks.models.Kind",
+        "TaskTypeEnum": "imagetasks.api.serializers.TASK_TYPES",
+    },
 }
 
 # --- Queue ------------------------------------------------------------------------------------

@@ -20,11 +20,11 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
-from jimeng_server.api import FieldsBuiltOnce, error_responses
+from jimeng_server.api import FieldsBuiltOnce, JSONParser, error_responses
 from jimeng_server.auth import principal
 from jimeng_server.errors import InvalidInput, NotFound
 from jimeng_server.ids import new_id
@@ -188,6 +188,7 @@ class VideosView(_OpenAIView):
         parameters=[OpenApiParameter("limit", int), OpenApiParameter("after", str)],
         responses={200: OpenApiTypes.OBJECT, **error_responses(400, 401)},
         summary="OpenAI-compatible list of the caller's videos, newest first",
+        operation_id="v1_videos_list",
         tags=["openai"],
     )
     def get(self, request):

@@ -60,11 +60,12 @@ class VideoTaskCreateSerializer(FieldsBuiltOnce, _VideoFields):
 
 IMAGE_TYPES = ("image", "image_generation", "text_to_image")
 VIDEO_TYPES = ("video", "video_generation", "text_to_video", "image_to_video")
+TASK_TYPES = (*IMAGE_TYPES, *VIDEO_TYPES)
 
 
 class GenericTaskCreateSerializer(TaskCreateSerializer, _VideoFields):
     type = serializers.ChoiceField(
-        choices=[*IMAGE_TYPES, *VIDEO_TYPES],
+        choices=TASK_TYPES,
         required=False,
         default="image",
         error_messages={"invalid_choice": "'{input}' is not a task type this server runs; use 'image' or 'video'."},
