@@ -403,17 +403,22 @@ TASK_RETRY_BACKOFF_SECONDS = env.float("TASK_RETRY_BACKOFF_SECONDS", default=2.0
 TASK_RETRY_BACKOFF_MAX_SECONDS = env.float("TASK_RETRY_BACKOFF_MAX_SECONDS", default=60.0)
 # Queue for synchronous upstreams (Ark): served by a thread-pool worker, so that many wait at once.
 CELERY_IO_QUEUE = env.str("CELERY_IO_QUEUE", default="imagetasks-io")
-# Concurrency caps: generations running at once upstream, across all workers. "jimeng=8,ark=8";
-# a provider or model left out (or 0) is unlimited.
-UPSTREAM_CONCURRENCY = env.dict("UPSTREAM_CONCURRENCY", cast={"value": int}, default={"jimeng": 8, "ark": 8})
+# Concurrency caps: generations running at once upstream, across all workers. "jimeng=8,ark=8,seedance=2"
+# (Seedance videos: a video account starts at 1-2 at once); a provider or model left out (or 0) is unlimited.
+UPSTREAM_CONCURRENCY = env.dict(
+    "UPSTREAM_CONCURRENCY", cast={"value": int}, default={"jimeng": 8, "ark": 8, "seedance": 2}
+)
 if "UPSTREAM_CONCURRENCY" not in os.environ:
-    # A pool's default cap is what its accounts allow together (8 for an account that names no
-    # concurrency of its own), not the single key's 8.
-    for _provider, _pool in (("jimeng", VOLCENGINE_ACCOUNTS), ("ark", ARK_ACCOUNTS)):
+    # A pool's default cap is what its accounts allow together (8 images for an account that names no
+    # concurrency of its own; videos 2 at most per account), not the single key's.
+    for _provider, _pool, _each, _most in (
+        ("jimeng", VOLCENGINE_ACCOUNTS, 8, None),
+        ("ark", ARK_ACCOUNTS, 8, None),
+        ("seedance", ARK_ACCOUNTS, 2, 2),
+    ):
         if isinstance(_pool, list) and _pool:
-            UPSTREAM_CONCURRENCY[_provider] = sum(
-                int(a.get("concurrency") or 8) if isinstance(a, dict) else 8 for a in _pool
-            )
+            _caps = [int(a.get("concurrency") or _each) if isinstance(a, dict) else _each for a in _pool]
+            UPSTREAM_CONCURRENCY[_provider] = sum(min(cap, _most or cap) for cap in _caps)
 MODEL_CONCURRENCY = env.dict("MODEL_CONCURRENCY", cast={"value": int}, default={})
 # Where the caps are kept: Redis at this URL; default the broker when it is Redis, else the database.
 CAPACITY_REDIS_URL = env.str("CAPACITY_REDIS_URL", default="")
