@@ -28,7 +28,7 @@ for i in {1..60}; do
     VIDEO_URL=$(echo "$RESULT" | jq -r '.data.result.video_url')
     echo "视频生成完成: $VIDEO_URL"
     # 3. 下载视频
-    curl -sf -o "$OUT" "$VIDEO_URL" && echo "已下载: $OUT ($(wc -c < "$OUT") 字节)"
+    curl -sfL -o "$OUT" "$VIDEO_URL" && echo "已下载: $OUT ($(wc -c < "$OUT") 字节)"
     break
   elif [ "$STATUS" = "failed" ]; then
     MESSAGE=$(echo "$RESULT" | jq -r '.data.message')

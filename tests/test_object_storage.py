@@ -85,6 +85,22 @@ def test_the_seed_workflow_with_s3_downloads_a_png_from_the_bucket(make_stack, s
 
 
 @pytest.mark.stack
+def test_the_seed_video_workflow_with_s3_downloads_an_mp4_from_the_bucket(make_stack, s3, tmp_path):
+    from tests.mp4 import mp4_facts
+
+    stack = make_stack(env=s3.env(LOCAL_PROVIDER_LATENCY_SECONDS="0.2")).start()
+    out = tmp_path / "video.mp4"
+    done = stack.seed_client("seed_video_client.sh", OUT=str(out))  # its curl follows the 302 to the bucket
+    assert "状态: completed" in done.stdout, done.stdout + done.stderr
+    video_url = re.search(r"视频生成完成: (\S+)", done.stdout).group(1)
+    task_id = urlsplit(video_url).path.split("/")[3]
+    [key] = s3.keys(f"videos/{task_id}/")
+    assert mp4_facts(out.read_bytes())["video_sizes"] == [(1280, 720)]
+    assert s3.client().get_object(Bucket=s3.bucket, Key=key)["Body"].read() == out.read_bytes()
+    assert not list((stack.data_dir / "media").rglob("*.*"))  # nothing on this host's disk
+
+
+@pytest.mark.stack
 def test_openai_edits_keep_their_upload_in_the_bucket(make_stack, s3, tmp_path):
     stack = make_stack(env=s3.env(API_AUTH="required")).start()
     key = stack.manage("create_api_key", "--service", "--name", "tests").strip().split()[-1]
