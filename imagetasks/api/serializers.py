@@ -12,7 +12,15 @@ from ..models import Status
 USER_ID_MESSAGE = "must be 1-64 characters: letters, digits and _ . : @ - (starting with a letter or digit)."
 
 
-class TaskCreateSerializer(FieldsBuiltOnce, serializers.Serializer):
+def _image_urls(most: int) -> serializers.ListField:
+    return serializers.ListField(
+        child=serializers.URLField(max_length=2048), required=False, max_length=most, allow_empty=True
+    )
+
+
+class _TaskFields(serializers.Serializer):
+    """What every create carries, image or video."""
+
     user_id = serializers.RegexField(
         USER_ID_PATTERN,
         max_length=64,
@@ -20,17 +28,18 @@ class TaskCreateSerializer(FieldsBuiltOnce, serializers.Serializer):
     )
     prompt = serializers.CharField(max_length=4000)
     model = serializers.CharField(required=False, allow_blank=True, max_length=100)
-    size = serializers.CharField(required=False, allow_blank=True, max_length=32)
-    quality = serializers.ChoiceField(choices=["standard", "hd"], required=False, default="standard")
-    seed = serializers.IntegerField(required=False, allow_null=True, min_value=-1, max_value=2**31 - 1)
     external_task_id = serializers.CharField(required=False, allow_blank=True, max_length=128)
-    image_urls = serializers.ListField(
-        child=serializers.URLField(max_length=2048), required=False, max_length=14, allow_empty=True
-    )
     webhook_url = serializers.URLField(
         required=False, allow_blank=True, max_length=2048, validators=[URLValidator(schemes=["http", "https"])]
     )
     webhook_events = serializers.ChoiceField(choices=["terminal", "all"], required=False, default="terminal")
+
+
+class TaskCreateSerializer(FieldsBuiltOnce, _TaskFields):
+    size = serializers.CharField(required=False, allow_blank=True, max_length=32)
+    quality = serializers.ChoiceField(choices=["standard", "hd"], required=False, default="standard")
+    seed = serializers.IntegerField(required=False, allow_null=True, min_value=-1, max_value=2**31 - 1)
+    image_urls = _image_urls(14)
     scale = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=100)
     force_single = serializers.BooleanField(required=False)
     use_pre_llm = serializers.BooleanField(required=False)
@@ -43,19 +52,9 @@ class _VideoFields(serializers.Serializer):
     return_last_frame = serializers.BooleanField(required=False, default=False)
 
 
-class VideoTaskCreateSerializer(FieldsBuiltOnce, _VideoFields):
-    user_id = serializers.RegexField(USER_ID_PATTERN, max_length=64, error_messages={"invalid": USER_ID_MESSAGE})
-    prompt = serializers.CharField(max_length=4000)
-    model = serializers.CharField(required=False, allow_blank=True, max_length=100)
+class VideoTaskCreateSerializer(FieldsBuiltOnce, _TaskFields, _VideoFields):
     seed = serializers.IntegerField(required=False, allow_null=True, min_value=-1, max_value=2**32 - 1)
-    external_task_id = serializers.CharField(required=False, allow_blank=True, max_length=128)
-    image_urls = serializers.ListField(
-        child=serializers.URLField(max_length=2048), required=False, max_length=4, allow_empty=True
-    )
-    webhook_url = serializers.URLField(
-        required=False, allow_blank=True, max_length=2048, validators=[URLValidator(schemes=["http", "https"])]
-    )
-    webhook_events = serializers.ChoiceField(choices=["terminal", "all"], required=False, default="terminal")
+    image_urls = _image_urls(4)
 
 
 IMAGE_TYPES = ("image", "image_generation", "text_to_image")
