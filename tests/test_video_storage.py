@@ -1,0 +1,94 @@
+"""Storing a generated video: downloaded through the outbound guard within its size cap, parsed before
+it is kept (what is not an MP4 is refused), and the last frame beside it. And the fake's Seedance
+answers bad bodies the way Ark does."""
+
+import pytest
+import requests
+
+from providers.base import UpstreamError, Video
+from providers.videos import mp4_probe, videos_store
+from tests.mp4 import mp4_facts
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def fake(fake_upstream, settings, tmp_path):
+    settings.OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.0/8"]  # the fake is on loopback
+    settings.MEDIA_ROOT = str(tmp_path)
+    return fake_upstream
+
+
+def test_a_video_and_its_last_frame_are_stored_and_described(fake, tmp_path):
+    url = f"{fake.url}/videos/abc/864x480/3s.mp4"
+    frame = f"{fake.url}/images/abc/864x480/9.png"
+    [stored] = videos_store(task_id="t1", attempt=1, videos=[Video(url=url, last_frame_url=frame)])
+    assert (stored["width"], stored["height"], stored["duration"]) == (864, 480, 3.0)
+    assert stored["name"] == "videos/t1/1-0.mp4" and stored["source_url"] == url
+    assert stored["last_frame"] == {
+        "name": "videos/t1/1-0-last.png",
+        "width": 864,
+        "height": 480,
+        "content_type": "image/png",
+    }
+    assert mp4_facts((tmp_path / stored["name"]).read_bytes())["video_sizes"] == [(864, 480)]
+
+
+def test_a_video_over_the_size_cap_is_not_kept(fake, settings, tmp_path):
+    settings.VIDEO_DOWNLOAD_MAX_BYTES = 1000
+    with pytest.raises(UpstreamError) as refused:
+        videos_store(task_id="t2", attempt=1, videos=[Video(url=f"{fake.url}/videos/abc/864x480/3s.mp4")])
+    assert refused.value.message.startswith("the generated video was not downloaded")
+    assert not refused.value.retryable
+    assert not list(tmp_path.rglob("*.mp4"))
+
+
+def test_a_video_url_to_a_private_address_is_not_fetched(fake, settings):
+    settings.OUTBOUND_ALLOWED_NETWORKS = []
+    with pytest.raises(UpstreamError) as refused:
+        videos_store(task_id="t3", attempt=1, videos=[Video(url=f"{fake.url}/videos/abc/864x480/3s.mp4")])
+    assert "not a public address" in refused.value.message
+    assert fake.state.snapshot()["requests"] == {}  # nothing reached it
+
+
+def test_what_is_not_an_mp4_is_refused_as_a_passing_upstream_fault(fake, tmp_path):
+    with pytest.raises(UpstreamError) as refused:
+        videos_store(task_id="t4", attempt=1, videos=[Video(url=f"{fake.url}/images/abc/64x64/0.png")])
+    assert refused.value.message.startswith("the upstream returned a video that is not an MP4")
+    assert refused.value.retryable
+    with pytest.raises(ValueError):
+        mp4_probe(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64)  # a header, no movie
+    assert not list(tmp_path.rglob("*.mp4"))
+
+
+@pytest.mark.parametrize(
+    ("change", "code", "param"),
+    [
+        ({"duration": 20}, "InvalidParameter", "duration"),
+        ({"resolution": "4k"}, "InvalidParameter", "resolution"),
+        ({"content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}, "InvalidParameter", "content"),
+        (
+            {
+                "content": [
+                    {"type": "text", "text": "a"},
+                    {"type": "image_url", "image_url": {"url": "https://x/a.png"}, "role": "last_frame"},
+                ]
+            },
+            "InvalidParameter",
+            "content",
+        ),
+        ({"model": "doubao-seedance-9"}, "InvalidEndpointOrModel.NotFound", "model"),
+    ],
+)
+def test_the_fake_refuses_a_bad_seedance_body_as_ark_does(fake_upstream, change, code, param):
+    body = {"model": "doubao-seedance-1-0-pro-250528", "content": [{"type": "text", "text": "a cat"}], **change}
+    answer = requests.post(
+        f"{fake_upstream.url}/api/v3/contents/generations/tasks",
+        json=body,
+        headers={"Authorization": f"Bearer {fake_upstream.config.ark_api_key}"},
+        timeout=10,
+    )
+    assert answer.status_code in (400, 404)
+    assert (answer.json()["error"]["code"], answer.json()["error"]["param"]) == (code, param)
+    unauthorized = requests.post(f"{fake_upstream.url}/api/v3/contents/generations/tasks", json=body, timeout=10)
+    assert unauthorized.status_code == 401 and unauthorized.json()["error"]["code"] == "AuthenticationError"
