@@ -92,3 +92,34 @@ def test_the_fake_refuses_a_bad_seedance_body_as_ark_does(fake_upstream, change,
     assert (answer.json()["error"]["code"], answer.json()["error"]["param"]) == (code, param)
     unauthorized = requests.post(f"{fake_upstream.url}/api/v3/contents/generations/tasks", json=body, timeout=10)
     assert unauthorized.status_code == 401 and unauthorized.json()["error"]["code"] == "AuthenticationError"
+
+
+def test_a_stored_video_is_served_in_byte_ranges(settings, tmp_path):
+    """What a video player asks for while it seeks (Safari asks before it plays at all)."""
+    from django.test import Client
+
+    from imagetasks.models import ImageTask
+    from users.models import User
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    User.objects.create(id="u1")
+    ImageTask.objects.create(id="v1", user_id="u1", kind="video", provider="local", model="m", prompt="p")
+    (tmp_path / "videos" / "v1").mkdir(parents=True)
+    data = bytes(range(256)) * 40  # 10,240 bytes
+    (tmp_path / "videos" / "v1" / "1-0.mp4").write_bytes(data)
+    url = "/media/videos/v1/1-0.mp4"
+    client = Client()
+
+    whole = client.get(url)
+    assert whole.status_code == 200 and whole["Accept-Ranges"] == "bytes" and whole["Content-Type"] == "video/mp4"
+    for asked, (start, end) in {
+        "bytes=0-": (0, 10239),
+        "bytes=100-199": (100, 199),
+        "bytes=-240": (10000, 10239),
+    }.items():
+        part = client.get(url, headers={"Range": asked})
+        assert part.status_code == 206, asked
+        assert part["Content-Range"] == f"bytes {start}-{end}/10240" and int(part["Content-Length"]) == end - start + 1
+        assert b"".join(part.streaming_content) == data[start : end + 1], asked
+    outside = client.get(url, headers={"Range": "bytes=20000-"})
+    assert outside.status_code == 416 and outside["Content-Range"] == "bytes */10240"
