@@ -42,7 +42,7 @@ _in_use = Memo(1.0)  # whether any user has a balance
 def credits_in_use() -> bool:
     """Whether any user has a balance (read at most once a second per process): while none has,
     a create does not even look."""
-    return _in_use.get(None, User.objects.filter(credits__isnull=False).exists)
+    return _in_use.get(None, lambda: User.objects.filter(credits__isnull=False).exists())
 
 
 def _state(user_id: str) -> dict | None:
