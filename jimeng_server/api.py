@@ -1,7 +1,6 @@
 """The API's envelope, shared by every app: `{"success": true, "data": ...}` on success and
 `{"success": false, "message": ...}` on failure, whatever raised it."""
 
-import copy
 import logging
 from datetime import UTC
 
@@ -10,6 +9,7 @@ from django.http import Http404, HttpResponse, JsonResponse
 from drf_spectacular.utils import inline_serializer
 from rest_framework import exceptions, parsers, serializers, status
 from rest_framework.response import Response
+from rest_framework.utils.serializer_helpers import BindingDict
 
 from .errors import DomainError
 
@@ -42,16 +42,22 @@ def waits_async(request) -> bool:
 
 class FieldsBuiltOnce:
     """For serializers that only validate a request: DRF deep-copies every declared field for every
-    instance (~1.5 ms of a create). Here the deep copy is made once per class, and each instance
-    binds shallow copies of it (a field's validators and messages are read-only, and shared)."""
+    instance and binds each copy to it (~0.3 ms of a create). Here the fields are built and bound
+    once per class, to a prototype instance, and every instance validates with them: a request
+    serializer's field keeps no state of one request (none of these reads `context`)."""
 
-    def get_fields(self):
+    @property
+    def fields(self):
         cls = type(self)
-        fields = cls.__dict__.get("_fields_built_once")
-        if fields is None:
-            fields = super().get_fields()
-            cls._fields_built_once = fields
-        return {name: copy.copy(field) for name, field in fields.items()}
+        shared = cls.__dict__.get("_fields_built_once")
+        if shared is None:
+            prototype = cls.__new__(cls)
+            serializers.Serializer.__init__(prototype)
+            shared = BindingDict(prototype)
+            for name, field in super(FieldsBuiltOnce, prototype).get_fields().items():
+                shared[name] = field
+            cls._fields_built_once = shared
+        return shared
 
 
 def ok(data, *, status_code: int = status.HTTP_200_OK) -> Response:
