@@ -152,3 +152,18 @@ def test_cancel_of_a_queued_seedance_task_reaches_ark(make_stack, fake_upstream)
     assert fake_upstream.state.tasks[upstream_id].status == "cancelled"
     assert fake_upstream.state.snapshot()["requests"]["seedance_delete"] == 1
     assert stack.result(task_id)["status"] == "canceled"
+
+
+def test_seedance_videos_spread_over_an_account_pool_and_each_is_polled_by_its_own(
+    make_stack, redis_url, fake_upstream
+):
+    fake_upstream.config.latency = 1.0
+    env = fake_upstream.pool_env(2, 1) | {"UPSTREAM_CONCURRENCY": "seedance=2"}
+    stack = make_stack(broker_url=redis_url, env=env).start()
+    tasks = [stack.create_video(prompt=f"pool video {n}", model="seedance-1.0-lite-t2v", duration=2) for n in range(4)]
+    for task_id in tasks:
+        assert stack.wait_terminal(task_id)["status"] == "completed"
+    state = fake_upstream.state.snapshot()
+    assert state["submissions_by_account"] == {"ark-pool-a": 2, "ark-pool-b": 2}
+    assert max(state["peak_by_account"].values()) == 1  # each account's own concurrency held
+    assert state["foreign_requests"] == 0  # every poll went to the account that made the task
