@@ -45,5 +45,5 @@ def test_the_task_list_says_what_each_column_holds(operator):
     assert headers == ["thumbnail", "short_prompt", "status", "user_link", "model", "age"]
     titles = [re.sub(r"<[^>]+>", "", t).strip() for t in re.findall(r'<div class="text">(.*?)</div>', page)]
     titles = [title for title in titles if title]  # (the first column holds the action checkboxes)
-    assert titles == ["Image", "Prompt", "Status", "User", "Model", "Age"]
+    assert titles == ["Image / video", "Prompt", "Status", "User", "Model", "Age"]
     assert "一只可爱的小猫咪在花园里玩耍" in page and "…" in page  # a long prompt is shortened
