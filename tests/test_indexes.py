@@ -51,6 +51,10 @@ HOT_LOOKUPS = {
         ),
         "imagetask_retention",
     ),
+    "videos (or images) of a status, for /metrics": (
+        lambda: ImageTask.objects.filter(kind="video", status=Status.PENDING),
+        "imagetask_kind_status",
+    ),
     "a user's tasks, newest first": (
         lambda: ImageTask.objects.filter(user_id="u1").order_by("-created_at"),
         "imagetask_user_created",
@@ -72,6 +76,7 @@ def test_indexes_exist_on_mongodb():
             keys[index["name"]] = list(index["key"])
     assert keys["imagetask_user_created"] == ["user_id", "created_at"]
     assert keys["imagetask_status_updated"] == ["status", "updated_at"]
+    assert keys["imagetask_kind_status"] == ["kind", "status"]
     assert keys["imagetask_waiting"] == ["provider", "waiting_since"]
     assert keys["imagetask_outbox"] == ["outbox_since"]
     assert keys["imagetask_retention"] == ["files_expired_at", "finished_at"]
