@@ -94,7 +94,7 @@ def test_bad_video_bodies(client, url, case, changes, message):
 
 def test_image_knobs_on_a_video_and_video_knobs_on_an_image(client):
     video = client.post(GENERIC, {**GOOD, "type": "video", "size": "1024x1024"}, format="json").json()
-    assert video["message"] == "A video task takes duration, aspect_ratio and resolution, not size."
+    assert video["message"] == "jimeng_t2v_v30 makes a video: it takes duration, aspect_ratio and resolution, not size."
     image = {"prompt": "a cat", "user_id": "u1", "duration": 5}
     assert client.post(GENERIC, image, format="json").json()["message"].startswith("duration: only for video tasks")
     on_image_endpoint = client.post("/api/v1/ai/image/task", {**image, "model": "jimeng_t2v_v30"}, format="json")

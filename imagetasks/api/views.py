@@ -68,24 +68,18 @@ def _create(serializer_class, request, kind: str = "image"):
         "webhook_url": data.get("webhook_url", ""),
         "webhook_events": data["webhook_events"],
     }
-    video_fields = ("duration", "aspect_ratio", "resolution", "return_last_frame")
     if kind == "video":
         fields["kind"] = "video"
-        fields.update({name: data.get(name) or None for name in video_fields})
-        fields["return_last_frame"] = bool(fields["return_last_frame"])
-        image_only = [
-            name for name in ("size", "scale", "force_single", "use_pre_llm") if data.get(name) not in (None, "")
-        ]
+        fields.update({name: data.get(name) or None for name in ("duration", "aspect_ratio", "resolution")})
+        fields["return_last_frame"] = bool(data.get("return_last_frame"))
+        # An image's knobs sent with a video (the generic form has both) reach the service, which refuses them.
+        fields.update({name: data[name] for name in ("size", "scale") if data.get(name) not in (None, "")})
+        flags = {name: data[name] for name in ("force_single", "use_pre_llm") if name in data}
+        if flags:
+            fields["flags"] = flags
         if data.get("quality", "standard") != "standard":
-            image_only.append("quality")
-        if image_only:
-            raise InvalidInput(
-                f"A video task takes duration, aspect_ratio and resolution, not {', '.join(image_only)}."
-            )
+            fields["quality"] = data["quality"]
     else:
-        given = [name for name in video_fields if data.get(name)]
-        if given:
-            raise InvalidInput(f"{', '.join(given)}: only for video tasks (type 'video', or /api/v1/ai/video/task).")
         fields.update(
             {
                 "size": data.get("size") or None,
@@ -94,6 +88,10 @@ def _create(serializer_class, request, kind: str = "image"):
                 "flags": {name: data[name] for name in ("force_single", "use_pre_llm") if name in data},
             }
         )
+        # A video's knobs sent for an image (the generic form has both) reach the service, which refuses them.
+        fields.update({name: data[name] for name in ("duration", "aspect_ratio", "resolution") if data.get(name)})
+        if data.get("return_last_frame"):
+            fields["return_last_frame"] = True
     key = request.headers.get("Idempotency-Key", "").strip()
     if len(key) > 255:
         raise InvalidInput("Idempotency-Key may be at most 255 characters.")

@@ -65,7 +65,8 @@ def task_create(
     if len(reference_images) < spec.min_reference_images:
         raise InvalidInput(f"{spec.id} needs at least {spec.min_reference_images} reference image(s) in image_urls.")
     if spec.kind == "video":
-        image_only = [name for name, value in (("size", size), ("scale", scale)) if value] + list(flags or {})
+        image_only = [name for name, value in (("size", size), ("scale", scale)) if value is not None]
+        image_only += list(flags or {}) + (["quality"] if quality != "standard" else [])
         if image_only:
             raise InvalidInput(
                 f"{spec.id} makes a video: it takes duration, aspect_ratio and resolution, not {', '.join(image_only)}."
@@ -79,6 +80,14 @@ def task_create(
         if return_last_frame:
             params["return_last_frame"] = True
     else:
+        video_only = [name for name, value in (("duration", duration), ("aspect_ratio", aspect_ratio)) if value]
+        video_only += [
+            name for name, value in (("resolution", resolution), ("return_last_frame", return_last_frame)) if value
+        ]
+        if video_only:
+            raise InvalidInput(
+                f"{', '.join(video_only)}: only for video tasks (type 'video', or /api/v1/ai/video/task)."
+            )
         width, height = registry.size_parse(spec, size)
         registry.options_check(spec, scale=scale, flags=flags or {})
         params = {"size": f"{width}x{height}", "width": width, "height": height, "quality": quality}
