@@ -55,18 +55,22 @@ def image_describe(data: bytes) -> dict:
     }
 
 
+def store(name: str, data: bytes, what: str = "image") -> str:
+    """Save what an upstream made under `name`; the name it got. A failing disk or object store is a
+    passing fault: the task tries again later."""
+    try:
+        return default_storage.save(name, ContentFile(data))
+    except Exception as exc:  # noqa: BLE001 - the disk or the object store: try again later
+        raise UpstreamError(f"could not store the {what} ({type(exc).__name__})", retryable=True) from None
+
+
 def images_store(*, task_id: str, attempt: int, images: list[Image]) -> list[dict]:
     """Store each image under images/<task_id>/ and describe it for `ImageTask.result`."""
     stored = []
     for index, image in enumerate(images):
         data = image.data if image.data is not None else download(image.url)
         described = image_describe(data)
-        try:
-            name = default_storage.save(
-                f"images/{task_id}/{attempt}-{index}.{described['extension']}", ContentFile(data)
-            )
-        except Exception as exc:  # noqa: BLE001 - the disk or the object store: try again later
-            raise UpstreamError(f"could not store the image ({type(exc).__name__})", retryable=True) from None
+        name = store(f"images/{task_id}/{attempt}-{index}.{described['extension']}", data)
         entry = {
             "name": name,
             "width": described["width"],

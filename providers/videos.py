@@ -9,11 +9,9 @@ import tempfile
 from collections.abc import Iterable
 
 from django.conf import settings
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 
 from .base import UpstreamError, Video
-from .images import download, image_describe
+from .images import download, image_describe, store
 
 # (resolution, aspect ratio) -> (width, height), as Seedance documents its outputs (Jimeng's are alike).
 SIZES = {
@@ -93,13 +91,6 @@ def mp4_probe(data: bytes) -> dict:
         raise ValueError(f"not a readable video ({exc.__class__.__name__})") from None
 
 
-def _save(name: str, data: bytes) -> str:
-    try:
-        return default_storage.save(name, ContentFile(data))
-    except Exception as exc:  # noqa: BLE001 - the disk or the object store: try again later
-        raise UpstreamError(f"could not store the video ({type(exc).__name__})", retryable=True) from None
-
-
 def videos_store(*, task_id: str, attempt: int, videos: list[Video]) -> list[dict]:
     """Store each video (and its last frame, when there is one) under videos/<task_id>/ and describe
     it for the task's result. What is not an MP4 is refused, as a retryable upstream fault."""
@@ -117,7 +108,11 @@ def videos_store(*, task_id: str, attempt: int, videos: list[Video]) -> list[dic
             facts = mp4_probe(data)
         except ValueError as exc:
             raise UpstreamError(f"the upstream returned a video that is not an MP4 ({exc})", retryable=True) from None
-        entry = {"name": _save(f"videos/{task_id}/{attempt}-{index}.mp4", data), **facts, "content_type": "video/mp4"}
+        entry = {
+            "name": store(f"videos/{task_id}/{attempt}-{index}.mp4", data, "video"),
+            **facts,
+            "content_type": "video/mp4",
+        }
         if video.url:
             entry["source_url"] = video.url
         frame = video.last_frame_data
@@ -130,7 +125,7 @@ def videos_store(*, task_id: str, attempt: int, videos: list[Video]) -> list[dic
             )
         if frame is not None:
             described = image_describe(frame)
-            name = _save(f"videos/{task_id}/{attempt}-{index}-last.{described['extension']}", frame)
+            name = store(f"videos/{task_id}/{attempt}-{index}-last.{described['extension']}", frame, "last frame")
             entry["last_frame"] = {
                 "name": name,
                 "width": described["width"],
