@@ -29,6 +29,11 @@ def media_serve(request, name: str):
         raise Http404(name) from None
     if task.files_expired_at is not None:
         return JsonResponse({"success": False, "message": EXPIRED}, status=410)
+    return stored_file(request, name)
+
+
+def stored_file(request, name: str):
+    """A stored file as an answer: a redirect to the object store, or its bytes (the asked range)."""
     try:
         url = default_storage.url(name)
         if url.startswith(("http://", "https://")):  # an object store: it serves the bytes itself

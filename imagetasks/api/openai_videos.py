@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.http import FileResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -36,6 +35,7 @@ from users.models import USER_ID_PATTERN
 from .. import cadence, selectors, services
 from ..models import UPLOADS, ImageTask, Kind, Status
 from ..representation import image_url
+from .media import stored_file
 from .openai_compat import _checked_extension, _OpenAIView
 from .serializers import USER_ID_MESSAGE
 
@@ -261,13 +261,7 @@ class VideoContentView(_OpenAIView):
         if task.files_expired_at is not None:
             return Response({"success": False, "message": "The video expired (retention period)."}, status=410)
         video = task.result["videos"][0]
-        if variant == "thumbnail":
-            if not video.get("last_frame"):
-                raise NotFound(f"Video '{task.id}' has no thumbnail (ask for return_last_frame).")
-            name, content_type = video["last_frame"]["name"], video["last_frame"].get("content_type", "image/png")
-        else:
-            name, content_type = video["name"], "video/mp4"
-        handle = default_storage.open(name, "rb")
-        response = FileResponse(handle, content_type=content_type)
-        response["Cache-Control"] = "private, max-age=3600"
-        return response
+        if variant == "thumbnail" and not video.get("last_frame"):
+            raise NotFound(f"Video '{task.id}' has no thumbnail (ask for return_last_frame).")
+        # As /media/ serves it: from the object store by redirect (OpenAI's client follows it), or the bytes.
+        return stored_file(request, video["last_frame"]["name"] if variant == "thumbnail" else video["name"])
