@@ -63,14 +63,12 @@ def _poll_delay(task: ImageTask) -> float:
 
 def _store_and_complete(task: ImageTask, images=(), videos=()) -> None:
     if videos:
-        stored = videos_store(task_id=task.id, attempt=task.attempts, videos=list(videos))
-        completed = task_complete(task=task, videos=stored)
+        result = {"videos": videos_store(task_id=task.id, attempt=task.attempts, videos=list(videos))}
     else:
-        stored = images_store(task_id=task.id, attempt=task.attempts, images=list(images))
-        completed = task_complete(task=task, images=stored)
-    if not completed:
+        result = {"images": images_store(task_id=task.id, attempt=task.attempts, images=list(images))}
+    if not task_complete(task=task, **result):
         # Canceled or taken over while we worked: the result is discarded.
-        images_delete(ImageTask(result={"images": stored} if not videos else {"videos": stored}).image_names)
+        images_delete(ImageTask(result=result).image_names)
 
 
 def task_process(*, task_id: str) -> NextStep | None:
