@@ -7,11 +7,12 @@ from datetime import UTC
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, HttpResponse, JsonResponse
 from drf_spectacular.utils import inline_serializer
-from rest_framework import exceptions, parsers, serializers, status
+from rest_framework import exceptions, parsers, renderers, serializers, status
 from rest_framework.response import Response
 from rest_framework.utils.serializer_helpers import BindingDict
 
-from .errors import DomainError
+from .errors import DomainError, InvalidInput
+from .text import TextRefused, data_check, json_text
 
 log = logging.getLogger(__name__)
 
@@ -84,15 +85,52 @@ def _first_error(detail, path: str = "") -> str:
     return f"{path}: {text}" if path else text
 
 
+def _text_checked(data, where: str):
+    try:
+        data_check(data, where)
+    except TextRefused as exc:
+        raise InvalidInput(str(exc)) from None
+    return data
+
+
 class JSONParser(parsers.JSONParser):
     """DRF's JSON parser, with JSON nested deeper than Python recurses (`[` × 50,000) a 400 like any
-    other unreadable body."""
+    other unreadable body, and every string through the text check (jimeng_server/text.py)."""
 
     def parse(self, stream, media_type=None, parser_context=None):
         try:
-            return super().parse(stream, media_type, parser_context)
+            data = super().parse(stream, media_type, parser_context)
         except RecursionError:
             raise exceptions.ParseError("JSON nested too deeply") from None
+        return _text_checked(data, "")
+
+
+class FormParser(parsers.FormParser):
+    def parse(self, stream, media_type=None, parser_context=None):
+        data = super().parse(stream, media_type, parser_context)
+        _text_checked({key: data.getlist(key) for key in data}, "")
+        return data
+
+
+class MultiPartParser(parsers.MultiPartParser):
+    """Form fields and the names of uploaded files through the text check."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        parsed = super().parse(stream, media_type, parser_context)
+        _text_checked({key: parsed.data.getlist(key) for key in parsed.data}, "")
+        _text_checked({key: [upload.name for upload in parsed.files.getlist(key)] for key in parsed.files}, "files")
+        return parsed
+
+
+class JSONRenderer(renderers.JSONRenderer):
+    """DRF's renderer, except that a stored string which cannot be written as UTF-8 (a lone surrogate
+    kept before the text check existed) is escaped rather than failing the whole answer."""
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        try:
+            return super().render(data, accepted_media_type, renderer_context)
+        except UnicodeEncodeError:
+            return json_text(data).encode()
 
 
 def exception_handler(exc, context):

@@ -22,6 +22,7 @@ django.setup(set_prefix=False)
 from django.db import close_old_connections  # noqa: E402
 
 from jimeng_server.api import DeferredResponse  # noqa: E402  (needs the settings)
+from jimeng_server.edge import body_refusal, refusal_bytes  # noqa: E402
 
 
 class Handler(ASGIHandler):
@@ -30,6 +31,16 @@ class Handler(ASGIHandler):
         # request signals' receivers; they are cheap and run on asgiref's one shared thread instead.
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+        # A body that may not be read is refused before Django reads (and spools) any of it.
+        headers = dict(scope["headers"])
+        refusal = body_refusal(
+            scope["path"],
+            headers.get(b"content-length", b"").decode("latin-1"),
+            headers.get(b"transfer-encoding", b"").decode("latin-1"),
+        )
+        if refusal is not None:
+            await _refuse(send, *refusal)
+            return
         await self.handle(scope, receive, send)
 
     def load_middleware(self, is_async=False):
@@ -57,6 +68,22 @@ class Handler(ASGIHandler):
         # (unusable or older than CONN_MAX_AGE: closed) are made here, in the thread that owns them.
         close_old_connections()
         return self.get_response(request)
+
+
+async def _refuse(send, status: int, message: str) -> None:
+    body = refusal_bytes(status, message)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),  # the unread body is not waited for
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 application = Handler()

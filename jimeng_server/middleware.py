@@ -1,10 +1,11 @@
-"""Refuse oversized and chunked request bodies before anything reads them (DRF's JSON parser streams the body
-and so bypasses Django's own DATA_UPLOAD_MAX_MEMORY_SIZE check)."""
+"""Checks of a request before any view reads it, under any server (the ASGI server's handler makes the body
+check before reading the body at all: jimeng_server/asgi.py): the body's declared size, and the text of
+the path and query string (no NUL or lone surrogate: jimeng_server/text.py)."""
 
-from django.conf import settings
 from django.http import JsonResponse
 
-UPLOAD_PATHS = {"/v1/images/edits"}  # multipart requests carrying images
+from .edge import body_refusal
+from .text import text_problem
 
 
 class BodySizeLimit:
@@ -12,18 +13,15 @@ class BodySizeLimit:
         self.get_response = get_response
 
     def __call__(self, request):
-        if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
-            # Django reads a body by its Content-Length; a chunked one would be read as empty.
-            message = "Send the request body with a Content-Length header (chunked bodies are not accepted)."
-            return JsonResponse({"success": False, "message": message}, status=411)
-        try:
-            length = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        if request.path in UPLOAD_PATHS:
-            limit = settings.UPLOAD_MAX_REQUEST_BYTES
-        if limit and length > limit and not request.path.startswith("/" + settings.ADMIN_URL):
-            message = f"Request body too large: at most {limit} bytes."
-            return JsonResponse({"success": False, "message": message}, status=413)
+        meta = request.META
+        refusal = body_refusal(request.path, meta.get("CONTENT_LENGTH"), meta.get("HTTP_TRANSFER_ENCODING"))
+        if refusal is not None:
+            status, message = refusal
+            return JsonResponse({"success": False, "message": message}, status=status)
+        problem = text_problem(request.path) or next(
+            (text_problem(text) for key in request.GET for text in (key, *request.GET.getlist(key)) if text_problem(text)),
+            None,
+        )
+        if problem:
+            return JsonResponse({"success": False, "message": f"The URL holds {problem}."}, status=400)
         return self.get_response(request)

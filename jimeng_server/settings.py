@@ -2,6 +2,7 @@
 that run on a fresh machine — SQLite, a broker on the local filesystem, and the local provider."""
 
 import os
+import re
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
@@ -204,7 +205,7 @@ PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="").rstrip("/")
 
 # --- REST API -----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["jimeng_server.api.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["jimeng_server.api.JSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": ["jimeng_server.auth.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["jimeng_server.auth.HasApiAccess"],
@@ -365,6 +366,11 @@ if PRODUCTION:
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BYTES", default=256 * 1024)  # request bodies
+# The web server's edge (jimeng_server/edge.py): the request line and headers together, how many headers,
+# and how long a client may take to send them (431, 431, 408).
+HTTP_MAX_HEADER_BYTES = env.int("HTTP_MAX_HEADER_BYTES", default=32 * 1024)
+HTTP_MAX_HEADERS = env.int("HTTP_MAX_HEADERS", default=100)
+HTTP_HEADER_TIMEOUT_SECONDS = env.float("HTTP_HEADER_TIMEOUT_SECONDS", default=10.0)
 DATA_UPLOAD_MAX_NUMBER_FILES = 16  # /v1/images/edits takes at most 14 images; more is a 400
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
 API_RATE_LIMIT = env.str("API_RATE_LIMIT", default="600/min")  # per API key; empty: no limit
@@ -405,9 +411,28 @@ TASK_RETRY_BACKOFF_MAX_SECONDS = env.float("TASK_RETRY_BACKOFF_MAX_SECONDS", def
 CELERY_IO_QUEUE = env.str("CELERY_IO_QUEUE", default="imagetasks-io")
 # Concurrency caps: generations running at once upstream, across all workers. "jimeng=8,ark=8,seedance=2"
 # (Seedance videos: a video account starts at 1-2 at once); a provider or model left out (or 0) is unlimited.
-UPSTREAM_CONCURRENCY = env.dict(
-    "UPSTREAM_CONCURRENCY", cast={"value": int}, default={"jimeng": 8, "ark": 8, "seedance": 2}
-)
+
+
+def _caps(name: str, default: dict[str, int]) -> dict[str, int]:
+    """`jimeng=8,ark=8`: pairs of name=number, separated by commas, semicolons or spaces (`name:number`
+    too), into {"jimeng": 8, "ark": 8}; anything else refuses to start, saying so."""
+    raw = env.str(name, default=None)
+    if raw is None:
+        return dict(default)
+    caps = {}
+    for pair in filter(None, re.split(r"[,;\s]+", raw)):
+        match = re.fullmatch(r"([^=:]+)[=:](\d{1,9})", pair)
+        if match is None:
+            from django.core.exceptions import ImproperlyConfigured
+
+            raise ImproperlyConfigured(
+                f"{name}: {pair!r} is not name=number (e.g. {name}=jimeng=8,ark=8; pairs separated by ',' or ';')"
+            )
+        caps[match.group(1)] = int(match.group(2))
+    return caps
+
+
+UPSTREAM_CONCURRENCY = _caps("UPSTREAM_CONCURRENCY", {"jimeng": 8, "ark": 8, "seedance": 2})
 if "UPSTREAM_CONCURRENCY" not in os.environ:
     # A pool's default cap is what its accounts allow together (8 images for an account that names no
     # concurrency of its own; videos 2 at most per account), not the single key's.
@@ -417,9 +442,9 @@ if "UPSTREAM_CONCURRENCY" not in os.environ:
         ("seedance", ARK_ACCOUNTS, 2, 2),
     ):
         if isinstance(_pool, list) and _pool:
-            _caps = [int(a.get("concurrency") or _each) if isinstance(a, dict) else _each for a in _pool]
-            UPSTREAM_CONCURRENCY[_provider] = sum(min(cap, _most or cap) for cap in _caps)
-MODEL_CONCURRENCY = env.dict("MODEL_CONCURRENCY", cast={"value": int}, default={})
+            _account_caps = [int(a.get("concurrency") or _each) if isinstance(a, dict) else _each for a in _pool]
+            UPSTREAM_CONCURRENCY[_provider] = sum(min(cap, _most or cap) for cap in _account_caps)
+MODEL_CONCURRENCY = _caps("MODEL_CONCURRENCY", {})
 # Where the caps are kept: Redis at this URL; default the broker when it is Redis, else the database.
 CAPACITY_REDIS_URL = env.str("CAPACITY_REDIS_URL", default="")
 # A task finding its cap full waits (pending) until a slot frees; the reconciler wakes at most this

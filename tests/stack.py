@@ -320,7 +320,7 @@ class Stack:
             "-",
         ]
         if server == "uvicorn":
-            return [*gunicorn, "--worker-class", "uvicorn_worker.UvicornWorker", "jimeng_server.asgi:application"]
+            return [*gunicorn, "--worker-class", "jimeng_server.edge.UvicornWorker", "jimeng_server.asgi:application"]
         if server == "gthread":
             return [*gunicorn, "--threads", str(threads), "jimeng_server.wsgi:application"]
         if server == "granian":

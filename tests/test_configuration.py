@@ -96,3 +96,62 @@ def test_s3_variables_configure_signed_or_public_urls():
     assert virtual.startswith("http://pics.objects.internal:9000/images/x/1-0.png?")
     public = _stored_url({"S3_PUBLIC_BASE_URL": "https://cdn.example.com/gallery/"})
     assert public == "https://cdn.example.com/gallery/images/x/1-0.png"  # unsigned: a public bucket or CDN
+
+
+def _names_read() -> set[str]:
+    sources = (ROOT / "jimeng_server" / "settings.py").read_text()
+    return set(re.findall(r'(?:env\.(?:str|int|bool|float|list|dict|json|db_url)|_caps)\(\s*"([A-Z0-9_]+)"', sources))
+
+
+def _documented_examples() -> set[tuple[str, str]]:
+    """Every NAME=value that env.example or README shows for a setting the server reads."""
+    names = _names_read()
+    shown = set(re.findall(r"^#?\s*([A-Z0-9_]+)=(\S+)", (ROOT / "env.example").read_text(), re.MULTILINE))
+    shown |= set(re.findall(r"\b([A-Z][A-Z0-9_]+)=('[^']*'|[^\s`|,)]+(?:,[^\s`|)]+)*)", (ROOT / "README.md").read_text()))
+    return {(name, value.strip("'")) for name, value in shown if name in names}
+
+
+def test_every_example_value_in_the_docs_starts_the_server():
+    """A documented value that stops every process (UPSTREAM_CONCURRENCY=jimeng=8,ark=8 once did) fails
+    here: each example is read by the settings module in a fresh interpreter."""
+    examples = sorted(_documented_examples())
+    assert len(examples) > 40 and ("UPSTREAM_CONCURRENCY", "jimeng=8,ark=8") in examples
+    script = (
+        "import json, os, runpy, sys\n"
+        "failed = []\n"
+        "for name, value in json.loads(sys.argv[1]):\n"
+        "    before = dict(os.environ)\n"
+        "    os.environ[name] = value\n"
+        "    try:\n"
+        "        runpy.run_path('jimeng_server/settings.py')\n"
+        "    except Exception as exc:\n"
+        "        failed.append(f'{name}={value}: {exc!r}')\n"
+        "    os.environ.clear(); os.environ.update(before)\n"
+        "print(json.dumps(failed))\n"
+    )
+    import json
+
+    out = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(examples)],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "JIMENG_ENV_FILE": "/nonexistent", "JIMENG_DATA_DIR": "/tmp/jimeng-config-test"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(out.stdout) == []
+
+
+def test_caps_take_commas_semicolons_or_spaces():
+    code = "from django.conf import settings as s; print(sorted(s.UPSTREAM_CONCURRENCY.items()), s.MODEL_CONCURRENCY)"
+    for text in ("jimeng=8,ark=4", "jimeng=8;ark=4", "jimeng=8, ark=4", "jimeng:8 ark:4"):
+        assert _settings({"UPSTREAM_CONCURRENCY": text}, code) == "[('ark', 4), ('jimeng', 8)] {}"
+    refused = subprocess.run(
+        [sys.executable, "-c", "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='jimeng_server.settings';"
+         " from django.conf import settings as s; s.UPSTREAM_CONCURRENCY"],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "JIMENG_ENV_FILE": "/nonexistent", "UPSTREAM_CONCURRENCY": "jimeng=eight"},
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode != 0 and "UPSTREAM_CONCURRENCY: 'jimeng=eight' is not name=number" in refused.stderr

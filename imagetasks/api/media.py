@@ -12,6 +12,7 @@ from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect, JsonResponse, StreamingHttpResponse
 
 from jimeng_server.errors import NotFound
+from jimeng_server.numbers import digits_int
 
 from .. import selectors
 
@@ -63,10 +64,10 @@ def _partial(handle, wanted, content_type: str) -> HttpResponse | StreamingHttpR
     """One byte range of a stored file (206), or 416 when it lies outside the file."""
     size = handle.size
     first, last = wanted.groups()
-    if first:
-        start, end = int(first), min(int(last), size - 1) if last else size - 1
+    if first:  # numbers past any file's size saturate (a 5,000-digit one is no 500)
+        start, end = digits_int(first), min(digits_int(last), size - 1) if last else size - 1
     elif last:
-        start, end = max(0, size - int(last)), size - 1
+        start, end = max(0, size - digits_int(last)), size - 1
     else:
         start, end = size, size  # "bytes=-": nothing asked for
     if start > end or start >= size:

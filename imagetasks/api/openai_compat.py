@@ -18,11 +18,10 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
 from PIL import Image as PILImage
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from jimeng_server.api import FieldsBuiltOnce, error_responses
+from jimeng_server.api import FieldsBuiltOnce, FormParser, MultiPartParser, error_responses
 from jimeng_server.auth import principal
 from jimeng_server.errors import InvalidInput
 from jimeng_server.ids import new_id

@@ -19,14 +19,14 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.parsers import FormParser, MultiPartParser
-from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.renderers import BaseRenderer
 from rest_framework.response import Response
 
-from jimeng_server.api import FieldsBuiltOnce, JSONParser, error_responses
+from jimeng_server.api import FieldsBuiltOnce, FormParser, JSONParser, JSONRenderer, MultiPartParser, error_responses
 from jimeng_server.auth import principal
 from jimeng_server.errors import InvalidInput, NotFound
 from jimeng_server.ids import new_id
+from jimeng_server.numbers import query_int
 from providers import registry
 from providers.images import images_delete
 from providers.videos import video_size
@@ -193,9 +193,9 @@ class VideosView(_OpenAIView):
     )
     def get(self, request):
         try:
-            limit = max(1, min(100, int(request.query_params.get("limit", 20))))
-        except ValueError:
-            raise InvalidInput("limit must be a number from 1 to 100.") from None
+            limit = query_int(request.query_params.get("limit"), default=20, low=1, high=100, name="limit")
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from None
         user_id = principal(request).user_id or request.query_params.get("user") or "openai"
         tasks = selectors.task_list_for_user(user_id=user_id, kind=Kind.VIDEO)
         after = request.query_params.get("after")

@@ -1,6 +1,5 @@
 """HTTP endpoints for image tasks: parse and validate, call one service or selector, answer in the envelope."""
 
-import json
 import re
 
 from django.conf import settings
@@ -8,13 +7,15 @@ from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.renderers import BaseRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from jimeng_server.api import envelope, error_responses, ok
+from jimeng_server.api import JSONRenderer, envelope, error_responses, ok
 from jimeng_server.auth import principal
 from jimeng_server.errors import InvalidInput
+from jimeng_server.numbers import digits_int
+from jimeng_server.text import json_text
 
 from .. import selectors, services
 from ..models import Kind, Status
@@ -157,7 +158,7 @@ _WAIT = re.compile(r"(?:^|[,;]\s*)wait\s*=\s*(\d+)", re.IGNORECASE)
 def _prefer_wait(request) -> int:
     """Seconds asked for by `Prefer: wait=N` (RFC 7240), at most LONG_POLL_MAX_SECONDS; 0 if absent."""
     match = _WAIT.search(request.headers.get("Prefer", ""))
-    return min(int(match.group(1)), settings.LONG_POLL_MAX_SECONDS) if match else 0
+    return min(digits_int(match.group(1)), settings.LONG_POLL_MAX_SECONDS) if match else 0
 
 
 def _task_answer(view, request, task_id: str, shape):
@@ -210,7 +211,7 @@ class EventStreamRenderer(BaseRenderer):
 def _sse(event: str, data: dict | None = None) -> str:
     if data is None:
         return ": keep-alive\n\n"
-    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+    return f"event: {event}\ndata: {json_text(data)}\n\n"
 
 
 class TaskEventsView(APIView):

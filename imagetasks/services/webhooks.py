@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import random
 import threading
@@ -25,6 +24,7 @@ from jimeng_server.api import timestamp
 from jimeng_server.backoff import backoff_seconds
 from jimeng_server.outbound import OutboundBlocked, OutboundError, fetch
 from jimeng_server.shared_redis import shared_redis
+from jimeng_server.text import json_text
 
 from ..capacity import SLOT_SCRIPT
 from ..models import ImageTask, Status, WebhookDelivery
@@ -134,7 +134,7 @@ def _attempt(delivery: WebhookDelivery) -> float | None:
     # While it is tried the row is not overdue: the reconciler leaves it alone.
     busy_until = timezone.now() + timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS + 30)
     WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=busy_until)
-    body = json.dumps(delivery.payload, ensure_ascii=False, separators=(",", ":")).encode()
+    body = json_text(delivery.payload).encode()
     sent_at = str(int(time.time()))
     headers = {
         "Content-Type": "application/json",

@@ -1,0 +1,143 @@
+"""The server's edge: what a request may be before anything reads it.
+
+- Headers (`HttpProtocol`, the web server's HTTP protocol: uvicorn's httptools protocol, which has no
+  bound of its own): the request line and headers together at most HTTP_MAX_HEADER_BYTES (431), at
+  most HTTP_MAX_HEADERS of them (431), all of them sent within HTTP_HEADER_TIMEOUT_SECONDS of the
+  request's first byte (408). The connection is closed after each refusal.
+- Bodies (`body_refusal`, asked by the ASGI handler before it reads a byte of the body, and by a
+  middleware under any other server): a declared Content-Length over the path's limit is a 413, a
+  chunked body a 411 — refused without reading, so nothing is spooled to memory or disk.
+
+`UvicornWorker` is gunicorn's uvicorn worker with this protocol: the Procfile runs it."""
+
+from __future__ import annotations
+
+import json
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn_worker import UvicornWorker as _UvicornWorker
+
+from .numbers import digits_int
+
+# Multipart requests that carry images: their own, larger limit.
+UPLOAD_PATHS = frozenset({"/v1/images/edits", "/v1/videos"})
+
+
+def body_limit(path: str) -> int:
+    from django.conf import settings
+
+    if path in UPLOAD_PATHS or path.startswith("/" + settings.ADMIN_URL):
+        return settings.UPLOAD_MAX_REQUEST_BYTES
+    return settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+
+
+def body_refusal(path: str, content_length: str | None, transfer_encoding: str | None) -> tuple[int, str] | None:
+    """(status, message) when a request's body must be refused before it is read; None when it may be
+    read (its declared length is within the limit, so nothing past the limit is ever read)."""
+    if transfer_encoding and "chunked" in transfer_encoding.lower():
+        return 411, "Send the request body with a Content-Length header (chunked bodies are not accepted)."
+    try:
+        length = digits_int((content_length or "0").strip())
+    except ValueError:
+        return 400, "Content-Length must be a number of bytes."
+    limit = body_limit(path)
+    if limit and length > limit:
+        return 413, f"Request body too large: at most {limit} bytes."
+    return None
+
+
+def refusal_bytes(status: int, message: str) -> bytes:
+    return json.dumps({"success": False, "message": message}, ensure_ascii=False).encode()
+
+
+class HttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with bounds on what arrives before the request is complete: the
+    bytes and number of its headers, and the time to send them."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        from django.conf import settings
+
+        self.header_limit = settings.HTTP_MAX_HEADER_BYTES
+        self.header_count_limit = settings.HTTP_MAX_HEADERS
+        self.header_timeout = settings.HTTP_HEADER_TIMEOUT_SECONDS
+        self.header_bytes = 0
+        self.header_count = 0
+        self.in_headers = True  # until the current request's headers are complete
+        self.header_deadline = None
+        self.refusal: tuple[int, str] | None = None
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        self._arm()
+
+    def _arm(self) -> None:
+        if self.header_deadline is None and self.header_timeout:
+            self.header_deadline = self.loop.call_later(self.header_timeout, self._too_slow)
+
+    def _disarm(self) -> None:
+        if self.header_deadline is not None:
+            self.header_deadline.cancel()
+            self.header_deadline = None
+
+    def _refuse(self, status: int, message: str) -> None:
+        self._disarm()
+        if self.transport.is_closing():
+            return
+        body = refusal_bytes(status, message)
+        reason = {400: b"Bad Request", 408: b"Request Timeout", 431: b"Request Header Fields Too Large"}[status]
+        head = b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n"
+        self.transport.write(head % (status, reason, len(body)) + body)
+        self.transport.close()
+
+    def _too_slow(self) -> None:
+        self.header_deadline = None
+        if self.in_headers and (self.cycle is None or self.cycle.response_complete):
+            self._refuse(408, f"The request's headers did not arrive within {self.header_timeout:g} s.")
+
+    def data_received(self, data: bytes) -> None:
+        if self.in_headers:  # counted up to the blank line that ends them (the body is not theirs)
+            end = data.find(b"\r\n\r\n")
+            self.header_bytes += len(data) if end < 0 else end + 4
+            if self.header_bytes > self.header_limit:
+                self._refuse(431, f"The request line and headers may take at most {self.header_limit} bytes.")
+                return
+        super().data_received(data)
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to a request its parser stopped: ours when one of our bounds stopped it."""
+        if self.refusal is not None:
+            self._refuse(*self.refusal)
+        else:
+            super().send_400_response(msg)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self.in_headers, self.header_count, self.refusal = True, 0, None
+        self._arm()
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.header_count += 1
+        if self.header_count > self.header_count_limit:
+            self.refusal = (431, f"A request may carry at most {self.header_count_limit} headers.")
+            raise ValueError(self.refusal[1])  # stops the parser: send_400_response answers with it
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self.in_headers = False
+        self._disarm()
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self.header_bytes, self.in_headers = 0, True  # what arrives next is the next request's headers
+
+    def connection_lost(self, exc) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+
+class UvicornWorker(_UvicornWorker):
+    """gunicorn's uvicorn worker, speaking HTTP through `HttpProtocol`."""
+
+    CONFIG_KWARGS = {"loop": "auto", "http": "jimeng_server.edge:HttpProtocol"}
