@@ -19,7 +19,12 @@ class BodySizeLimit:
             status, message = refusal
             return JsonResponse({"success": False, "message": message}, status=status)
         problem = text_problem(request.path) or next(
-            (text_problem(text) for key in request.GET for text in (key, *request.GET.getlist(key)) if text_problem(text)),
+            (
+                text_problem(text)
+                for key in request.GET
+                for text in (key, *request.GET.getlist(key))
+                if text_problem(text)
+            ),
             None,
         )
         if problem:

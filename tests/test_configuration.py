@@ -107,7 +107,9 @@ def _documented_examples() -> set[tuple[str, str]]:
     """Every NAME=value that env.example or README shows for a setting the server reads."""
     names = _names_read()
     shown = set(re.findall(r"^#?\s*([A-Z0-9_]+)=(\S+)", (ROOT / "env.example").read_text(), re.MULTILINE))
-    shown |= set(re.findall(r"\b([A-Z][A-Z0-9_]+)=('[^']*'|[^\s`|,)]+(?:,[^\s`|)]+)*)", (ROOT / "README.md").read_text()))
+    shown |= set(
+        re.findall(r"\b([A-Z][A-Z0-9_]+)=('[^']*'|[^\s`|,)]+(?:,[^\s`|)]+)*)", (ROOT / "README.md").read_text())
+    )
     return {(name, value.strip("'")) for name, value in shown if name in names}
 
 
@@ -147,8 +149,12 @@ def test_caps_take_commas_semicolons_or_spaces():
     for text in ("jimeng=8,ark=4", "jimeng=8;ark=4", "jimeng=8, ark=4", "jimeng:8 ark:4"):
         assert _settings({"UPSTREAM_CONCURRENCY": text}, code) == "[('ark', 4), ('jimeng', 8)] {}"
     refused = subprocess.run(
-        [sys.executable, "-c", "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='jimeng_server.settings';"
-         " from django.conf import settings as s; s.UPSTREAM_CONCURRENCY"],
+        [
+            sys.executable,
+            "-c",
+            "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='jimeng_server.settings';"
+            " from django.conf import settings as s; s.UPSTREAM_CONCURRENCY",
+        ],
         cwd=ROOT,
         env={"PATH": "/usr/bin:/bin", "JIMENG_ENV_FILE": "/nonexistent", "UPSTREAM_CONCURRENCY": "jimeng=eight"},
         capture_output=True,
