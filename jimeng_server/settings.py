@@ -472,6 +472,9 @@ LONG_POLL_MAX_SECONDS = env.int("LONG_POLL_MAX_SECONDS", default=60)
 SSE_MAX_SECONDS = env.int("SSE_MAX_SECONDS", default=600)
 SSE_KEEPALIVE_SECONDS = env.float("SSE_KEEPALIVE_SECONDS", default=15.0)
 WAIT_POLL_SECONDS = env.float("WAIT_POLL_SECONDS", default=0.1)
+# Long-polls and event streams one API key (or, without a key, one address) may hold open at once in one
+# web process; one more is answered 429.
+WAITS_PER_KEY = env.int("WAITS_PER_KEY", default=50)
 # POST /v1/images/generations waits this long for the image before answering 202 with the task id.
 OPENAI_WAIT_SECONDS = env.int("OPENAI_WAIT_SECONDS", default=60)
 # POST /v1/images/edits: the model OpenAI's own model names map to, and the largest uploaded image

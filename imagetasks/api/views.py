@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from jimeng_server.api import JSONRenderer, envelope, error_responses, ok
 from jimeng_server.auth import principal
-from jimeng_server.errors import InvalidInput
+from jimeng_server.errors import InvalidInput, TooManyRequests
 from jimeng_server.numbers import digits_int
 from jimeng_server.text import json_text
 
@@ -240,14 +240,20 @@ class TaskEventsView(APIView):
         if hasattr(changes, "__aiter__"):
 
             async def stream():
-                async for task in changes:
-                    yield frame(task)
+                try:
+                    async for task in changes:
+                        yield frame(task)
+                except TooManyRequests as exc:  # opened together with others past WAITS_PER_KEY
+                    yield _sse("error", {"task_id": task_id, "message": exc.message})
                 yield _sse("end", {"task_id": task_id})
         else:
 
             def stream():
-                for task in changes:
-                    yield frame(task)
+                try:
+                    for task in changes:
+                        yield frame(task)
+                except TooManyRequests as exc:
+                    yield _sse("error", {"task_id": task_id, "message": exc.message})
                 yield _sse("end", {"task_id": task_id})
 
         response = StreamingHttpResponse(stream(), content_type="text/event-stream; charset=utf-8")

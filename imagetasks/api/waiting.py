@@ -7,23 +7,72 @@ client, a WSGI server) the same answer comes from the synchronous wait, which ho
 
 from __future__ import annotations
 
+import threading
+
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from rest_framework.exceptions import APIException
 
 from jimeng_server.api import DeferredResponse, waits_async
-from jimeng_server.errors import DomainError
+from jimeng_server.auth import principal
+from jimeng_server.errors import DomainError, TooManyRequests
 
 from .. import selectors
 from ..models import ImageTask
+
+
+class OpenWaits:
+    """Waits open at once in this process, per API key (per address without one): at most
+    WAITS_PER_KEY, so that one key cannot hold a process's connections. A wait is counted from the
+    moment it starts waiting to the moment it ends, however it ends (the client gone included)."""
+
+    def __init__(self):
+        self.counts: dict[str, int] = {}
+        self.lock = threading.Lock()
+
+    def take(self, key: str) -> bool:
+        with self.lock:
+            if self.counts.get(key, 0) >= settings.WAITS_PER_KEY:
+                return False
+            self.counts[key] = self.counts.get(key, 0) + 1
+            return True
+
+    def give(self, key: str) -> None:
+        with self.lock:
+            left = self.counts.get(key, 0) - 1
+            if left > 0:
+                self.counts[key] = left
+            else:
+                self.counts.pop(key, None)
+
+
+open_waits = OpenWaits()
+
+
+def _waiter(request) -> str:
+    return principal(request).key_id or f"address {request.META.get('REMOTE_ADDR')}"
+
+
+def too_many_waits() -> TooManyRequests:
+    return TooManyRequests(
+        f"This API key already has {settings.WAITS_PER_KEY} long-polls or event streams open here; "
+        "close one, or poll without waiting.",
+        retry_after=1,
+    )
 
 
 def answer_when_done(view, request, *, task: ImageTask, owner: str | None, seconds: float, answer):
     """`answer(task)` (a DRF Response) as soon as `task` is terminal, or as it is after `seconds`."""
     if task.is_terminal or seconds <= 0:
         return answer(task)
+    waiter = _waiter(request)
     if not waits_async(request):
-        return answer(selectors.task_wait(task_id=task.id, owner=owner, seconds=seconds))
+        if not open_waits.take(waiter):
+            raise too_many_waits()
+        try:
+            return answer(selectors.task_wait(task_id=task.id, owner=owner, seconds=seconds))
+        finally:
+            open_waits.give(waiter)
 
     def respond(outcome):
         # What the view's own dispatch would do with the answer, or with an error raised meanwhile
@@ -36,10 +85,14 @@ def answer_when_done(view, request, *, task: ImageTask, owner: str | None, secon
         return response.render()
 
     async def resolve():
+        if not open_waits.take(waiter):
+            return await sync_to_async(respond, thread_sensitive=False)(too_many_waits())
         try:
             outcome = await selectors.task_wait_async(task_id=task.id, owner=owner, seconds=seconds)
         except DomainError as exc:  # the task deleted meanwhile: answered in the envelope
             outcome = exc
+        finally:
+            open_waits.give(waiter)
         return await sync_to_async(respond, thread_sensitive=False)(outcome)
 
     return DeferredResponse(resolve)
@@ -47,8 +100,34 @@ def answer_when_done(view, request, *, task: ImageTask, owner: str | None, secon
 
 def status_changes(request, *, task_id: str, owner: str | None):
     """The task now, then at each status change, until it ends (None: a keep-alive is due): an
-    asynchronous iterator under the ASGI server, a synchronous one elsewhere."""
+    asynchronous iterator under the ASGI server, a synchronous one elsewhere. A key with WAITS_PER_KEY
+    waits open already is refused here (429); one that got past this look together with others is
+    stopped by the count the stream takes when it starts (`TooManyRequests` from the iterator)."""
+    waiter = _waiter(request)
+    if open_waits.counts.get(waiter, 0) >= settings.WAITS_PER_KEY:
+        raise too_many_waits()
     seconds, idle = settings.SSE_MAX_SECONDS, settings.SSE_KEEPALIVE_SECONDS
     if waits_async(request):
-        return selectors.task_status_changes_async(task_id=task_id, owner=owner, seconds=seconds, idle=idle)
-    return selectors.task_status_changes(task_id=task_id, owner=owner, seconds=seconds, idle=idle)
+        return _counted_async(
+            waiter, selectors.task_status_changes_async(task_id=task_id, owner=owner, seconds=seconds, idle=idle)
+        )
+    return _counted(waiter, selectors.task_status_changes(task_id=task_id, owner=owner, seconds=seconds, idle=idle))
+
+
+def _counted(waiter: str, changes):
+    if not open_waits.take(waiter):
+        raise too_many_waits()
+    try:
+        yield from changes
+    finally:
+        open_waits.give(waiter)
+
+
+async def _counted_async(waiter: str, changes):
+    if not open_waits.take(waiter):
+        raise too_many_waits()
+    try:
+        async for task in changes:
+            yield task
+    finally:
+        open_waits.give(waiter)
