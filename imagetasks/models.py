@@ -75,8 +75,10 @@ class ImageTask(models.Model):
     waiting_since = models.DateTimeField("waiting for a free slot since", null=True, blank=True)
     # Its place in the line when parked: a number drawn from a per-provider counter (services/queue.py).
     queue_ticket = models.BigIntegerField("queue ticket", null=True, blank=True)
-    # Credits reserved at create (0: the user's credits are off); charged or given back when it ends.
+    # Credits reserved at create or retry (0: the user's credits are off), under the reservation id the
+    # task holds now; that reservation — and only it — is charged or given back when the task ends.
     credits_reserved = models.PositiveIntegerField("credits reserved", default=0)
+    credits_reservation = models.CharField("credit reservation", max_length=64, blank=True, default="")
     webhook_url = models.URLField(max_length=2048, blank=True, default="")
     # "terminal": one call when the task ends; "all": also when it starts processing.
     webhook_events = models.CharField(max_length=16, blank=True, default="terminal")
@@ -119,6 +121,12 @@ class ImageTask(models.Model):
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL_STATUSES
+
+    @property
+    def delivered_count(self) -> int:
+        """What its result delivered, as credits count it: each image, and a video as one."""
+        result = self.result or {}
+        return len(result.get("images", [])) + len(result.get("videos", []))
 
     @property
     def image_names(self) -> list[str]:

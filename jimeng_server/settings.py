@@ -326,6 +326,9 @@ ARK_ACCOUNTS = env.json("ARK_ACCOUNTS", default=[])
 ACCOUNT_REST_SECONDS = env.float("ACCOUNT_REST_SECONDS", default=10.0)  # a throttled account rests this long
 # Credits (users/credits.py): the price of one image per model, JSON {model_id: credits}; 1 when not listed.
 MODEL_PRICES = env.json("MODEL_PRICES", default={})
+# A credit reservation no task holds (its request died, or lost a race, before saying so) is given back by
+# the reconciler once it is this old: longer than any request lives.
+CREDITS_ORPHAN_SECONDS = env.int("CREDITS_ORPHAN_SECONDS", default=600)
 ARK_BASE_URL = env.str("ARK_BASE_URL", default="https://ark.cn-beijing.volces.com/api/v3")
 ARK_CONNECT_TIMEOUT_SECONDS = env.float("ARK_CONNECT_TIMEOUT_SECONDS", default=5.0)
 ARK_READ_TIMEOUT_SECONDS = env.float("ARK_READ_TIMEOUT_SECONDS", default=180.0)

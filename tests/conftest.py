@@ -15,6 +15,18 @@ _redis_db = itertools.count(1)
 
 
 @pytest.fixture(scope="session")
+def django_db_modify_db_settings():
+    """On SQLite the test database is a file, as in production (WAL, a busy timeout): threads of one
+    test then wait for each other's writes, instead of failing on the table locks of Django's default
+    shared-cache in-memory test database."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        database.setdefault("TEST", {})["NAME"] = os.path.join(os.environ["JIMENG_DATA_DIR"], "test-db.sqlite3")
+
+
+@pytest.fixture(scope="session")
 def redis_server(tmp_path_factory):
     """A private redis-server on a free loopback port (installed by `scripts/test-services`)."""
     if shutil.which("redis-server") is None:

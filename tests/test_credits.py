@@ -50,7 +50,7 @@ def test_a_completed_task_is_charged_once_and_a_failed_one_released(settings):
     assert credits.credits_balance(user_id=user) == {"enabled": True, "balance": 9, "reserved": 1}
     drive(task.id)
     assert ImageTask.objects.get(pk=task.id).status == Status.COMPLETED
-    credits.credits_settle(task_id=task.id, delivered=1)  # a repeat (a retried worker) changes nothing
+    credits.credits_settle(reservation=task.credits_reservation, delivered=1)  # a repeat changes nothing
     assert credits.credits_balance(user_id=user) == {"enabled": True, "balance": 9, "reserved": 0}
     settings.LOCAL_PROVIDER_FAILURE_RATE = 1.0
     failing = services.task_create(user_id=user, prompt="a dog")
@@ -101,21 +101,22 @@ def test_an_entry_recorded_but_not_applied_is_applied_by_the_next_operation():
     CreditEntry.objects.create(
         user_id=user,
         seq=state.credits_seq + 1,
-        key="t-crashed:1:reserve",
+        key="t-crashed:r1:reserve",
         kind="reserve",
         amount=3,
         task_id="t-crashed",
     )
     assert User.objects.get(pk=user).credits == 10  # not applied yet
     assert credits.credits_balance(user_id=user) == {"enabled": True, "balance": 7, "reserved": 3}
-    credits.credits_settle(task_id="t-crashed", delivered=0)  # no open reserve (it had no open_since): nothing
+    credits.credits_settle(reservation="t-crashed:r1", delivered=0)  # not open (no open_since): nothing
     assert credits.credits_balance(user_id=user)["reserved"] == 3
 
 
 def test_the_reconciler_settles_what_a_crash_left_open(settings):
     settings.TASK_REQUEUE_AFTER_SECONDS = 0
+    settings.CREDITS_ORPHAN_SECONDS = 0
     user = _user(10)
-    orphan = credits.credits_reserve(user_id=user, task_id="never-written", model="jimeng_t2i_v30", amount=2)
+    orphan, _ = credits.credits_reserve(user_id=user, task_id="never-written", model="jimeng_t2i_v30", amount=2)
     task = services.task_create(user_id=user, prompt="a cat")
     drive(task.id)
     # The task completed, but its settlement was lost (a crash after the status changed):

@@ -1,9 +1,12 @@
 """Credits: a user's balance, charged only for what was delivered.
 
-A create reserves the task's price (the balance drops, `credits_reserved` rises); a task that
-completes charges its delivered images and releases the rest; one that fails or is canceled releases
-all of it. Each of these is one ledger entry (`CreditEntry`) with a unique key, so it happens at most
-once whatever retries, and every entry is applied to the user row exactly once:
+A create (or a retry) makes a *reservation* of the task's price (the balance drops, `credits_reserved`
+rises) under an id of its own, which the task row records; a task that completes charges its
+delivered images against the reservation it holds and releases the rest; one that fails or is
+canceled releases all of it. A reservation is settled by its own id only: a request that lost a race
+(two retries of one task) releases the reservation it made, never the one the task holds. Each of
+these is one ledger entry (`CreditEntry`) with a unique key, so it happens at most once whatever
+retries, and every entry is applied to the user row exactly once:
 
 1. read the user row (balance, reserved, `credits_seq` = entries applied so far);
 2. apply any entry numbered past `credits_seq` (one a crashed process recorded but did not apply);
@@ -19,7 +22,7 @@ reserved or recorded for them."""
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError
@@ -118,14 +121,15 @@ def credits_balance(*, user_id: str) -> dict:
     return {"enabled": state["credits"] is not None, "balance": state["credits"], "reserved": state["credits_reserved"]}
 
 
-def credits_reserve(*, user_id: str, task_id: str, model: str, amount: int) -> int:
-    """Reserve a new task's price. 0 when the user's credits are off; PaymentRequired when short."""
+def credits_reserve(*, user_id: str, task_id: str, model: str, amount: int) -> tuple[int, str]:
+    """Reserve a task's price: (the amount, the reservation's id) — (0, "") when the user's credits are
+    off. PaymentRequired when the balance is short. Each call is a reservation of its own."""
     if not credits_in_use():
-        return 0
-    round_ = CreditEntry.objects.filter(task_id=task_id, kind=Kind.RESERVE).count() + 1
+        return 0, ""
+    reservation = f"{task_id}:{new_id()}"
     reserved = _record(
         user_id,
-        key=f"{task_id}:{round_}:reserve",
+        key=f"{reservation}:reserve",
         kind=Kind.RESERVE,
         amount=amount,
         check=True,
@@ -133,33 +137,37 @@ def credits_reserve(*, user_id: str, task_id: str, model: str, amount: int) -> i
         model=model,
         open_since=timezone.now(),
     )
-    return amount if reserved else 0
+    return (amount, reservation) if reserved else (0, "")
 
 
-def credits_settle(*, task_id: str, delivered: int) -> None:
-    """A task ended: charge `delivered` credits of its open reservation and release the rest. Safe to
-    repeat (each part happens once)."""
-    reserve = CreditEntry.objects.filter(task_id=task_id, kind=Kind.RESERVE, open_since__isnull=False).first()
+def credits_settle(*, reservation: str, delivered: int) -> None:
+    """Settle one reservation: charge `delivered` credits of it and release the rest (0: release it
+    all). Safe to repeat (each part happens once); a reservation already settled is left as it is."""
+    if not reservation:
+        return
+    reserve = CreditEntry.objects.filter(key=f"{reservation}:reserve", open_since__isnull=False).first()
     if reserve is None:
         return
-    prefix = reserve.key.rsplit(":", 1)[0]
     charge = max(0, min(delivered, reserve.amount))
-    fields = {"task_id": task_id, "model": reserve.model}
+    fields = {"task_id": reserve.task_id, "model": reserve.model}
     if charge:
-        _record(reserve.user_id, key=f"{prefix}:charge", kind=Kind.CHARGE, amount=charge, **fields)
+        _record(reserve.user_id, key=f"{reservation}:charge", kind=Kind.CHARGE, amount=charge, **fields)
     if reserve.amount - charge:
-        _record(reserve.user_id, key=f"{prefix}:release", kind=Kind.RELEASE, amount=reserve.amount - charge, **fields)
+        _record(
+            reserve.user_id, key=f"{reservation}:release", kind=Kind.RELEASE, amount=reserve.amount - charge, **fields
+        )
     CreditEntry.objects.filter(pk=reserve.pk).update(open_since=None)
 
 
-def credits_open(*, older_than_seconds: float) -> list[tuple[str, str]]:
-    """(task id, user id) of reservations still open after this long: for the reconciler."""
+def credits_open(*, older_than_seconds: float) -> list[tuple[str, str, datetime]]:
+    """(task id, reservation id, open since) of reservations still open after this long: for the
+    reconciler."""
     since = timezone.now() - timedelta(seconds=older_than_seconds)
-    return list(
-        CreditEntry.objects.filter(open_since__isnull=False, open_since__lt=since).values_list("task_id", "user_id")[
-            :1000
-        ]
-    )
+    rows = CreditEntry.objects.filter(open_since__isnull=False, open_since__lt=since)
+    return [
+        (task_id, key.removesuffix(":reserve"), opened)
+        for task_id, key, opened in rows.values_list("task_id", "key", "open_since")[:1000]
+    ]
 
 
 def credits_usage(*, user_id: str, days: int = 30) -> dict:

@@ -26,24 +26,34 @@ log = logging.getLogger(__name__)
 
 
 def task_cancel(*, task_id: str, owner: str | None = None) -> ImageTask:
-    task = task_get(task_id=task_id, owner=owner)
-    now = timezone.now()
-    canceled = ImageTask.objects.filter(pk=task.pk, status__in=CANCELABLE_STATUSES).update(
-        status=Status.CANCELED,
-        error_code="canceled",
-        error_message="canceled on request",
-        finished_at=now,
-        lease_expires_at=None,
-        next_attempt_at=None,
-        webhook_due=bool(task.webhook_url),
-        updated_at=now,
-    )
-    task.refresh_from_db()
-    if canceled:
-        task_ended(task)
-        if task.upstream_task_id and registry.provider_get(task.provider).supports_cancel:
-            upstream_cancel_on_commit(task_id=task.id)
-    elif task.status != Status.CANCELED:
+    """Canceled, if still pending or processing. The update is conditional on the credit reservation
+    read with the task, so what is released is the reservation the task held when it was canceled
+    (never one a concurrent retry made after)."""
+    for _ in range(5):  # another look only when a concurrent retry changed the reservation meanwhile
+        task = task_get(task_id=task_id, owner=owner)
+        reservation, now = task.credits_reservation, timezone.now()
+        canceled = ImageTask.objects.filter(
+            pk=task.pk, status__in=CANCELABLE_STATUSES, credits_reservation=reservation
+        ).update(
+            status=Status.CANCELED,
+            error_code="canceled",
+            error_message="canceled on request",
+            finished_at=now,
+            lease_expires_at=None,
+            next_attempt_at=None,
+            webhook_due=bool(task.webhook_url),
+            updated_at=now,
+        )
+        task.refresh_from_db()
+        if canceled:
+            task.credits_reservation = reservation  # the one the update held, whatever came after
+            task_ended(task)
+            if task.upstream_task_id and registry.provider_get(task.provider).supports_cancel:
+                upstream_cancel_on_commit(task_id=task.id)
+            return task
+        if task.status not in CANCELABLE_STATUSES:
+            break
+    if task.status != Status.CANCELED:
         raise Conflict(f"Task {task.id} is already {task.status} and cannot be canceled.")
     return task
 
@@ -63,21 +73,28 @@ def task_cancel_upstream(*, task_id: str) -> bool:
 
 
 def task_retry(*, task_id: str, owner: str | None = None) -> ImageTask:
-    """Operator's retry: a failed or canceled task goes back to pending with a fresh attempt budget."""
+    """A failed or canceled task goes back to pending with a fresh attempt budget, paid for again under
+    a reservation of its own. Of concurrent retries one wins; each loser releases only the reservation
+    it made itself."""
     task = task_get(task_id=task_id, owner=owner)
     if task.status not in RETRYABLE_STATUSES:
         raise Conflict(f"Task {task.id} is {task.status}; only failed or canceled tasks can be retried.")
     reserved = limits_take(user_id=task.user_id)  # a retry is a new task for the user's limits
     try:  # and is paid for again (a failed or canceled task's credits were released)
         amount = task_price(task.model, task.params or {})
-        credits = credits_reserve(user_id=task.user_id, task_id=task.id, model=task.model, amount=amount)
+        credits, reservation = credits_reserve(user_id=task.user_id, task_id=task.id, model=task.model, amount=amount)
     except BaseException:
         limits_give_back(reserved)
         raise
     now = timezone.now()
     with transaction.atomic():
-        # Conditional on the status and attempt count just read: a concurrent retry or claim wins.
-        moved = ImageTask.objects.filter(pk=task.pk, status__in=RETRYABLE_STATUSES, attempts=task.attempts).update(
+        # Conditional on the status, attempt count and reservation just read: one concurrent retry wins.
+        moved = ImageTask.objects.filter(
+            pk=task.pk,
+            status__in=RETRYABLE_STATUSES,
+            attempts=task.attempts,
+            credits_reservation=task.credits_reservation,
+        ).update(
             status=Status.PENDING,
             attempts_limit=task.attempts + settings.TASK_MAX_ATTEMPTS,
             upstream_task_id="",
@@ -88,6 +105,7 @@ def task_retry(*, task_id: str, owner: str | None = None) -> ImageTask:
             finished_at=None,
             next_attempt_at=None,
             credits_reserved=credits,
+            credits_reservation=reservation,
             updated_at=now,
         )
         if moved:
@@ -96,7 +114,6 @@ def task_retry(*, task_id: str, owner: str | None = None) -> ImageTask:
     task.refresh_from_db()
     if not moved:
         limits_give_back(reserved)
-        if credits:
-            credits_settle(task_id=task.id, delivered=0)
+        credits_settle(reservation=reservation, delivered=0)  # its own, never the winner's
         raise Conflict(f"Task {task.id} is {task.status}; only failed or canceled tasks can be retried.")
     return task

@@ -123,7 +123,9 @@ def task_create(
     reserved = limits_take(user_id=user_id)
     task_id = task_id or new_id()
     try:
-        credits = credits_reserve(user_id=user_id, task_id=task_id, model=spec.id, amount=task_price(spec.id, params))
+        credits, reservation = credits_reserve(
+            user_id=user_id, task_id=task_id, model=spec.id, amount=task_price(spec.id, params)
+        )
     except BaseException:
         limits_give_back(reserved)
         raise
@@ -141,13 +143,13 @@ def task_create(
         "webhook_events": webhook_events,
         "outbox_since": timezone.now(),  # the message is sent by a worker's dispatcher (services/outbox.py)
         "credits_reserved": credits,
+        "credits_reservation": reservation,
     }
     try:
         task = _task_insert(row)
     except BaseException as exc:
         limits_give_back(reserved)
-        if credits:
-            credits_settle(task_id=task_id, delivered=0)
+        credits_settle(reservation=reservation, delivered=0)
         if isinstance(exc, IntegrityError):  # the same external id, created concurrently
             raise taken from None
         raise

@@ -78,8 +78,8 @@ def task_ended(task: ImageTask, hold_seconds: float = 0, delivered_images: int =
     task_changed_on_commit(task.id)
     active_give_back(task.user_id)
     slot_free(task, hold_seconds)
-    if task.credits_reserved:
-        credits_settle(task_id=task.id, delivered=price(task.model, delivered_images))
+    if task.credits_reservation:
+        credits_settle(reservation=task.credits_reservation, delivered=price(task.model, delivered_images))
     if task.webhook_url:
         webhook_dispatch(task_id=task.id)
 

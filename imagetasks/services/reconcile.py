@@ -101,18 +101,22 @@ def tasks_reconcile() -> dict:
 
 
 def _credits_settle_open(stale) -> int:
-    """Reservations left open by a crash: the task ended (charge what it delivered, release the rest)
-    or was never written (release all). Those of running tasks stay open."""
+    """Reservations left open by a crash. The one a task holds is settled once the task has ended
+    (charged for what it delivered, the rest released); one no task holds — its task never written, or
+    its request (a create, a retry that lost a race) gone before it could say — is released once it is
+    older than any request lives (CREDITS_ORPHAN_SECONDS), so none is taken from a request still at it."""
     settled = 0
-    seconds = (timezone.now() - stale).total_seconds()
-    for task_id, _user_id in credits_open(older_than_seconds=seconds):
-        task = ImageTask.objects.filter(pk=task_id).only("status", "model", "result").first()
-        if task is not None and not task.is_terminal:
+    now = timezone.now()
+    seconds = (now - stale).total_seconds()
+    for task_id, reservation, opened in credits_open(older_than_seconds=seconds):
+        task = ImageTask.objects.filter(pk=task_id).only("status", "model", "result", "credits_reservation").first()
+        held = task is not None and task.credits_reservation in (reservation, "")  # "": from before reservation ids
+        if held and not task.is_terminal:
             continue
-        images = (
-            len((task.result or {}).get("images", [])) if task is not None and task.status == Status.COMPLETED else 0
-        )
-        credits_settle(task_id=task_id, delivered=price(task.model, images) if task is not None else 0)
+        if not held and (now - opened).total_seconds() < settings.CREDITS_ORPHAN_SECONDS:
+            continue
+        delivered = task.delivered_count if held and task.status == Status.COMPLETED else 0
+        credits_settle(reservation=reservation, delivered=price(task.model, delivered) if delivered else 0)
         settled += 1
     return settled
 
