@@ -11,8 +11,8 @@ from jimeng_server.errors import DomainError
 from . import services
 from .capacity import capacity
 from .models import ImageTask, UpstreamAccount, WebhookDelivery
-from .representation import image_url
 from .services import webhook_redeliver
+from .storage import file_url
 
 
 class _LastAttempt:
@@ -162,12 +162,12 @@ class ImageTaskAdmin(admin.ModelAdmin):
         if videos:
             return format_html(
                 '<video src="{}" muted preload="metadata" style="max-height:48px;max-width:96px"></video>',
-                image_url(videos[0]["name"]),
+                file_url(videos[0]["name"]),
             )
-        if not task.image_names:
+        if not task.output_names:
             return "-"
         return format_html(
-            '<img src="{}" style="max-height:48px;max-width:96px" alt="">', image_url(task.image_names[0])
+            '<img src="{}" style="max-height:48px;max-width:96px" alt="">', file_url(task.output_names[0])
         )
 
     @admin.display(description="images / video")
@@ -177,14 +177,14 @@ class ImageTaskAdmin(admin.ModelAdmin):
             return format_html_join(
                 "",
                 '<video src="{}" controls muted loop preload="metadata" style="max-width:640px;margin:4px"></video>',
-                ((image_url(video["name"]),) for video in videos),
+                ((file_url(video["name"]),) for video in videos),
             )
-        if not task.image_names:
+        if not task.output_names:
             return "-"
         return format_html_join(
             "",
             '<a href="{0}"><img src="{0}" style="max-width:384px;max-height:384px;margin:4px" alt=""></a>',
-            ((image_url(name),) for name in task.image_names),
+            ((file_url(name),) for name in task.output_names),
         )
 
     def _apply(self, request, queryset, service, verb):

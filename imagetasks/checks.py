@@ -15,8 +15,9 @@ def check_visibility_timeout(app_configs=None, **kwargs):
         "POLL_MAX_SECONDS": settings.POLL_MAX_SECONDS,
         "CAPACITY_IN_FLIGHT_HOLD_SECONDS": settings.CAPACITY_IN_FLIGHT_HOLD_SECONDS,
         "WEBHOOK_BACKOFF_MAX_SECONDS": settings.WEBHOOK_BACKOFF_MAX_SECONDS,
-        # the longest single run: a synchronous Ark call plus downloading its images
-        "ARK_READ_TIMEOUT_SECONDS + IMAGE_DOWNLOAD_TIMEOUT_SECONDS": settings.ARK_READ_TIMEOUT_SECONDS
+        # the longest single runs: a synchronous Ark call; storing a video and its last frame
+        "ARK_READ_TIMEOUT_SECONDS": settings.ARK_READ_TIMEOUT_SECONDS,
+        "VIDEO_DOWNLOAD_TIMEOUT_SECONDS + IMAGE_DOWNLOAD_TIMEOUT_SECONDS": settings.VIDEO_DOWNLOAD_TIMEOUT_SECONDS
         + settings.IMAGE_DOWNLOAD_TIMEOUT_SECONDS,
     }
     return [

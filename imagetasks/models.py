@@ -21,9 +21,6 @@ class Kind(models.TextChoices):
     VIDEO = "video", "video"
 
 
-# Storage folder of images uploaded with a task (OpenAI edits): UPLOADS/<task id>/<n>.<ext>.
-UPLOADS = "uploads"
-
 TERMINAL_STATUSES = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELED})
 # Statuses an operator may send back to `pending` with "retry".
 RETRYABLE_STATUSES = frozenset({Status.FAILED, Status.CANCELED})
@@ -129,7 +126,7 @@ class ImageTask(models.Model):
         return len(result.get("images", [])) + len(result.get("videos", []))
 
     @property
-    def image_names(self) -> list[str]:
+    def output_names(self) -> list[str]:
         """The stored files of its result: images, or videos and their last frames."""
         result = self.result or {}
         names = [image["name"] for image in result.get("images", [])]
@@ -137,17 +134,30 @@ class ImageTask(models.Model):
             names += [video["name"]] + ([video["last_frame"]["name"]] if video.get("last_frame") else [])
         return names
 
-    @property
-    def stored_names(self) -> list[str]:
-        """Every file kept for this task: its images and the references uploaded with it."""
-        from django.core.files.storage import default_storage
 
-        folder = f"{UPLOADS}/{self.id}"
-        try:
-            uploads = [f"{folder}/{name}" for name in default_storage.listdir(folder)[1]]
-        except (FileNotFoundError, NotADirectoryError):
-            uploads = []
-        return self.image_names + uploads
+class StoredFile(models.Model):
+    """A file kept for a task (imagetasks/storage), recorded before it is written: deleting a task's
+    files, and retention, find every one of them — each attempt's outputs, last frames, uploads. Not a
+    foreign key: the record outlives its task's row until the file itself is deleted."""
+
+    class Role(models.TextChoices):
+        OUTPUT = "output", "made by the upstream"
+        UPLOAD = "upload", "uploaded with the task"
+
+    name = models.CharField("storage name", primary_key=True, max_length=300, db_column="_id")
+    task_id = models.CharField(max_length=32)
+    role = models.CharField(max_length=8, choices=Role.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "stored file"
+        indexes = [
+            models.Index(fields=["task_id"], name="storedfile_task"),
+            models.Index(fields=["role", "created_at"], name="storedfile_role_created"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class CapacityCounter(models.Model):

@@ -1,13 +1,11 @@
 """How a task reads, in one place: the API's answers, webhooks, server-sent events and the admin all
 show a task through these functions."""
 
-from django.conf import settings
-from django.utils.encoding import filepath_to_uri
-
 from jimeng_server.api import timestamp
 
 from .models import ImageTask, Kind, Status
 from .selectors import queue_place
+from .storage import file_url
 
 STATUS_MESSAGES = {
     Status.PENDING: "任务排队中，请稍后查询",
@@ -16,17 +14,6 @@ STATUS_MESSAGES = {
     Status.CANCELED: "任务已取消",
 }
 CREATED_MESSAGE = "任务已创建，正在处理中"
-
-
-def image_url(name: str, request=None) -> str:
-    """A stored file's stable URL on this server (api/media.py serves it, or redirects to a freshly
-    signed object-store URL): it keeps working as long as the file is kept."""
-    url = settings.MEDIA_URL + filepath_to_uri(name)
-    if settings.PUBLIC_BASE_URL:
-        return settings.PUBLIC_BASE_URL + url
-    if request is not None:
-        return request.build_absolute_uri(url)
-    return f"http://{settings.SERVER_HOST}:{settings.SERVER_PORT}{url}"  # webhooks: no request at hand
 
 
 def task_result(task: ImageTask, request=None) -> dict | None:
@@ -50,7 +37,7 @@ def task_result(task: ImageTask, request=None) -> dict | None:
         return result
     images = [
         {
-            "url": image_url(image["name"], request),
+            "url": file_url(image["name"], request),
             "width": image.get("width"),
             "height": image.get("height"),
             "content_type": image.get("content_type"),
@@ -63,14 +50,14 @@ def task_result(task: ImageTask, request=None) -> dict | None:
 
 def _video(item: dict, request=None) -> dict:
     video = {
-        "url": image_url(item["name"], request),
+        "url": file_url(item["name"], request),
         "duration": item.get("duration"),
         "width": item.get("width"),
         "height": item.get("height"),
         "content_type": item.get("content_type", "video/mp4"),
     }
     if item.get("last_frame"):
-        video["last_frame_url"] = image_url(item["last_frame"]["name"], request)
+        video["last_frame_url"] = file_url(item["last_frame"]["name"], request)
     if item.get("source_url"):
         video["source_url"] = item["source_url"]
     return video

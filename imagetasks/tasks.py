@@ -30,6 +30,11 @@ def poll_image_task(task_id: str, seq: int) -> None:
     _schedule(task_id, services.task_poll(task_id=task_id, seq=seq))
 
 
+@shared_task(name=scheduling.STORE, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def store_outputs(task_id: str, seq: int, payload: dict) -> None:
+    _schedule(task_id, services.task_store(task_id=task_id, seq=seq, payload=payload))
+
+
 @shared_task(name=scheduling.DELIVER_WEBHOOK, acks_late=True, ignore_result=True)
 def deliver_webhook(delivery_id: str) -> None:
     retry_in = services.webhook_deliver(delivery_id=delivery_id)

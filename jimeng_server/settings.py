@@ -475,8 +475,8 @@ LONG_POLL_MAX_SECONDS = env.int("LONG_POLL_MAX_SECONDS", default=60)
 SSE_MAX_SECONDS = env.int("SSE_MAX_SECONDS", default=600)
 SSE_KEEPALIVE_SECONDS = env.float("SSE_KEEPALIVE_SECONDS", default=15.0)
 WAIT_POLL_SECONDS = env.float("WAIT_POLL_SECONDS", default=0.1)
-# Long-polls and event streams one API key (or, without a key, one address) may hold open at once in one
-# web process; one more is answered 429.
+# Long-polls and event streams one API key may hold open at once in one web process; one more is answered
+# 429. (Requests without a key — local mode, this machine only — are not counted.)
 WAITS_PER_KEY = env.int("WAITS_PER_KEY", default=50)
 # POST /v1/images/generations waits this long for the image before answering 202 with the task id.
 OPENAI_WAIT_SECONDS = env.int("OPENAI_WAIT_SECONDS", default=60)
@@ -505,3 +505,6 @@ IMAGE_DOWNLOAD_MAX_BYTES = env.int("IMAGE_DOWNLOAD_MAX_BYTES", default=30 * 1024
 # A generated video (MP4) downloaded from the upstream into storage: its URL lives about an hour.
 VIDEO_DOWNLOAD_TIMEOUT_SECONDS = env.float("VIDEO_DOWNLOAD_TIMEOUT_SECONDS", default=120.0)
 VIDEO_DOWNLOAD_MAX_BYTES = env.int("VIDEO_DOWNLOAD_MAX_BYTES", default=200 * 1024 * 1024)
+# Storing a finished generation's outputs (on the I/O queue): a download that failed in passing is tried
+# this many times in all, with backoff; an output that is not what it claims fails the task at once.
+OUTPUT_STORE_TRIES = env.int("OUTPUT_STORE_TRIES", default=3)

@@ -15,6 +15,8 @@ from typing import ClassVar, Literal
 
 import requests
 
+from jimeng_server.text import text_clean
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -125,6 +127,7 @@ class UpstreamError(Exception):
         account_down: bool = False,
         throttled: bool = False,
     ):
+        message, code = _printable(message, 2000), _printable(code, 64)  # an upstream's words, stored as they come
         super().__init__(message)
         self.message = message
         self.code = code
@@ -133,6 +136,11 @@ class UpstreamError(Exception):
         self.in_flight = in_flight
         self.account_down = account_down
         self.throttled = throttled
+
+
+def _printable(text: str, most: int) -> str:
+    """Text an upstream sent, safe to store and show: bounded, no NUL or lone surrogate."""
+    return text_clean(str(text)[:most])
 
 
 class Provider:

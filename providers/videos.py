@@ -1,17 +1,11 @@
 """Videos: the frame sizes of each resolution and aspect ratio, writing an MP4 (H.264, by PyAV's own
-FFmpeg build: no system ffmpeg), reading one back to check it, and saving what a provider returned
-into our storage (an upstream's video URL dies within about an hour)."""
+FFmpeg build: no system ffmpeg), and reading one back to check it."""
 
 from __future__ import annotations
 
 import io
 import tempfile
 from collections.abc import Iterable
-
-from django.conf import settings
-
-from .base import UpstreamError, Video
-from .images import download, image_describe, store
 
 # (resolution, aspect ratio) -> (width, height), as Seedance documents its outputs (Jimeng's are alike).
 SIZES = {
@@ -89,48 +83,3 @@ def mp4_probe(data: bytes) -> dict:
             }
     except av.FFmpegError as exc:
         raise ValueError(f"not a readable video ({exc.__class__.__name__})") from None
-
-
-def videos_store(*, task_id: str, attempt: int, videos: list[Video]) -> list[dict]:
-    """Store each video (and its last frame, when there is one) under videos/<task_id>/ and describe
-    it for the task's result. What is not an MP4 is refused, as a retryable upstream fault."""
-    stored = []
-    for index, video in enumerate(videos):
-        data = video.data
-        if data is None:
-            data = download(
-                video.url,
-                what="video",
-                max_bytes=settings.VIDEO_DOWNLOAD_MAX_BYTES,
-                timeout=settings.VIDEO_DOWNLOAD_TIMEOUT_SECONDS,
-            )
-        try:
-            facts = mp4_probe(data)
-        except ValueError as exc:
-            raise UpstreamError(f"the upstream returned a video that is not an MP4 ({exc})", retryable=True) from None
-        entry = {
-            "name": store(f"videos/{task_id}/{attempt}-{index}.mp4", data, "video"),
-            **facts,
-            "content_type": "video/mp4",
-        }
-        if video.url:
-            entry["source_url"] = video.url
-        frame = video.last_frame_data
-        if frame is None and video.last_frame_url:
-            frame = download(
-                video.last_frame_url,
-                what="last frame",
-                max_bytes=settings.IMAGE_DOWNLOAD_MAX_BYTES,
-                timeout=settings.IMAGE_DOWNLOAD_TIMEOUT_SECONDS,
-            )
-        if frame is not None:
-            described = image_describe(frame)
-            name = store(f"videos/{task_id}/{attempt}-{index}-last.{described['extension']}", frame, "last frame")
-            entry["last_frame"] = {
-                "name": name,
-                "width": described["width"],
-                "height": described["height"],
-                "content_type": described["content_type"],
-            }
-        stored.append(entry)
-    return stored

@@ -11,6 +11,8 @@ def drive(task_id: str, *, max_steps: int = 100) -> list[services.NextStep]:
         steps.append(step)
         if step.action == "poll":
             step = services.task_poll(task_id=task_id, seq=step.seq)
+        elif step.action == "store":
+            step = services.task_store(task_id=task_id, seq=step.seq, payload=step.payload)
         else:
             step = services.task_process(task_id=task_id)
     return steps

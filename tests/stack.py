@@ -334,13 +334,18 @@ class Stack:
         self,
         *,
         worker: bool = True,
-        io_worker: bool = False,
+        io_worker: bool | None = None,
         webhook_worker: bool = False,
         beat: bool = False,
         web_workers: int = 1,
         web_threads: int = 8,
         web_server: str = "uvicorn",
     ) -> Stack:
+        """`io_worker` None: as the Procfile runs it wherever an upstream's outputs are downloaded (its
+        queue stores them), i.e. when the stack talks to an upstream (the fake) — also when the test
+        starts its default-queue workers itself; the local provider's outputs need none."""
+        if io_worker is None:
+            io_worker = bool(self.env.get("VOLCENGINE_HOST") or self.env.get("ARK_BASE_URL"))
         self.manage("migrate", "--noinput", "-v", "0")
         if worker:
             self.start_worker(wait=False)

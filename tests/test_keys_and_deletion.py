@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 
 from imagetasks import services
 from imagetasks.models import IdempotencyKey, ImageTask
+from imagetasks.storage import task_files
 from tests.drive import drive
 from users.keys import api_key_create, api_key_revoke
 from users.models import UsageCounter
@@ -71,7 +72,7 @@ def test_deleting_a_user_deletes_their_images_uploads_and_idempotency_keys(
     edit = service.post("/v1/images/edits", {"prompt": "the same, in blue", "user": "alice", "image": _png()})
     assert edit.status_code == 202, edit.content
     edit_task = ImageTask.objects.get(pk=edit.json()["task_id"])
-    names = ImageTask.objects.get(pk=task_id).stored_names + edit_task.stored_names
+    names = task_files(ImageTask.objects.get(pk=task_id)) + task_files(edit_task)
     assert len(names) == 2 and all(default_storage.exists(name) for name in names)
     assert names[1].startswith(f"uploads/{edit_task.id}/")
     image_path = "/media/" + names[0]

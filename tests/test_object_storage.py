@@ -20,9 +20,9 @@ from PIL import Image
 from rest_framework.test import APIClient
 
 from imagetasks import services
+from imagetasks import storage as task_storage
 from imagetasks.models import ImageTask
 from providers.base import Image as GeneratedImage
-from providers.images import images_store
 
 from .stack import S3Server
 
@@ -147,7 +147,7 @@ def _completed(user: str, finished_days_ago: float, reference: bytes | None = No
     task = services.task_create(user_id=user, prompt="a kept cat")
     if reference is not None:
         default_storage.save(f"uploads/{task.id}/0.png", io.BytesIO(reference))
-    images = images_store(task_id=task.id, attempt=1, images=[GeneratedImage(data=_png())])
+    images = task_storage.outputs_store(task_id=task.id, attempt=1, images=[GeneratedImage(data=_png())])["images"]
     finished = timezone.now() - timedelta(days=finished_days_ago)
     ImageTask.objects.filter(pk=task.pk).update(status="completed", result={"images": images}, finished_at=finished)
     return ImageTask.objects.get(pk=task.pk)
@@ -158,7 +158,7 @@ def test_retention_deletes_old_files_and_their_urls_answer_gone(storage, setting
     settings.IMAGE_RETENTION_DAYS = 7
     old = _completed("keeper", finished_days_ago=8, reference=_png((1, 2, 3)))
     recent = _completed("keeper", finished_days_ago=6)
-    old_names, recent_names = old.stored_names, recent.stored_names
+    old_names, recent_names = task_storage.task_files(old), task_storage.task_files(recent)
     assert len(old_names) == 2 and all(default_storage.exists(name) for name in old_names + recent_names)
     client = APIClient()
     old_url = client.get(f"/api/v1/ai/image/result/{old.id}").json()["data"]["result"]["image_url"]
@@ -184,4 +184,4 @@ def test_without_a_retention_period_nothing_is_deleted(settings, tmp_path):
     settings.IMAGE_RETENTION_DAYS = None
     task = _completed("keeper", finished_days_ago=3650)
     assert services.files_expire() == 0
-    assert all(default_storage.exists(name) for name in task.stored_names)
+    assert all(default_storage.exists(name) for name in task_storage.task_files(task))

@@ -9,9 +9,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from imagetasks.storage import outputs_store
 from jimeng_server.outbound import OutboundBlocked, OutboundError, fetch, url_check
 from providers.base import Image, UpstreamError
-from providers.images import images_store
 
 # Read one way by a checker and another by a client, or by different clients differently.
 AMBIGUOUS = [
@@ -231,7 +231,7 @@ def test_upstream_image_downloads_go_through_the_guard(settings):
     victim = _Server(_Ok)
     try:
         with pytest.raises(UpstreamError, match=r"not downloaded: 127\.0\.0\.1 is not a public address") as caught:
-            images_store(task_id="t1", attempt=1, images=[Image(url=f"{victim.url}/internal.png")])
+            outputs_store(task_id="t1", attempt=1, images=[Image(url=f"{victim.url}/internal.png")])
     finally:
         victim.stop()
     assert not caught.value.retryable

@@ -1,5 +1,7 @@
 """The task endpoints: create (both forms), poll, detail, a user's list, lookup by external id, cancel, retry."""
 
+import re
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -96,7 +98,8 @@ def test_completed_result_has_the_image_url(client, settings):
     drive(task_id)
     data = client.get(f"/api/v1/ai/image/result/{task_id}").json()["data"]
     assert data["status"] == "completed"
-    assert data["result"]["image_url"] == f"http://testserver/media/images/{task_id}/1-0.png"
+    # 1-0: attempt 1, image 0, then 128 random bits: no one guesses another task's file
+    assert re.fullmatch(rf"http://testserver/media/images/{task_id}/1-0-[\w-]{{22}}\.png", data["result"]["image_url"])
     assert data["result"]["images"] == [
         {"url": data["result"]["image_url"], "width": 640, "height": 512, "content_type": "image/png"}
     ]
@@ -106,7 +109,7 @@ def test_completed_result_has_the_image_url(client, settings):
 
     settings.PUBLIC_BASE_URL = "https://img.example.com"
     data = client.get(f"/api/v1/ai/image/result/{task_id}").json()["data"]
-    assert data["result"]["image_url"] == f"https://img.example.com/media/images/{task_id}/1-0.png"
+    assert data["result"]["image_url"].startswith(f"https://img.example.com/media/images/{task_id}/1-0-")
 
 
 def test_failed_result_says_why(client, settings):

@@ -2,11 +2,14 @@
 it is kept (what is not an MP4 is refused), and the last frame beside it. And the fake's Seedance
 answers bad bodies the way Ark does."""
 
+import re
+
 import pytest
 import requests
 
+from imagetasks.storage import outputs_store
 from providers.base import UpstreamError, Video
-from providers.videos import mp4_probe, videos_store
+from providers.videos import mp4_probe
 from tests.mp4 import mp4_facts
 
 pytestmark = pytest.mark.django_db
@@ -19,25 +22,25 @@ def fake(fake_upstream, settings, tmp_path):
     return fake_upstream
 
 
+def _videos_store(task_id: str, videos: list) -> list[dict]:
+    return outputs_store(task_id=task_id, attempt=1, videos=videos)["videos"]
+
+
 def test_a_video_and_its_last_frame_are_stored_and_described(fake, tmp_path):
     url = f"{fake.url}/videos/abc/864x480/3s.mp4"
     frame = f"{fake.url}/images/abc/864x480/9.png"
-    [stored] = videos_store(task_id="t1", attempt=1, videos=[Video(url=url, last_frame_url=frame)])
+    [stored] = _videos_store("t1", [Video(url=url, last_frame_url=frame)])
     assert (stored["width"], stored["height"], stored["duration"]) == (864, 480, 3.0)
-    assert stored["name"] == "videos/t1/1-0.mp4" and stored["source_url"] == url
-    assert stored["last_frame"] == {
-        "name": "videos/t1/1-0-last.png",
-        "width": 864,
-        "height": 480,
-        "content_type": "image/png",
-    }
+    assert re.fullmatch(r"videos/t1/1-0-[\w-]{22}\.mp4", stored["name"]) and stored["source_url"] == url
+    assert re.fullmatch(r"videos/t1/1-0-last-[\w-]{22}\.png", stored["last_frame"].pop("name"))
+    assert stored["last_frame"] == {"width": 864, "height": 480, "content_type": "image/png"}
     assert mp4_facts((tmp_path / stored["name"]).read_bytes())["video_sizes"] == [(864, 480)]
 
 
 def test_a_video_over_the_size_cap_is_not_kept(fake, settings, tmp_path):
     settings.VIDEO_DOWNLOAD_MAX_BYTES = 1000
     with pytest.raises(UpstreamError) as refused:
-        videos_store(task_id="t2", attempt=1, videos=[Video(url=f"{fake.url}/videos/abc/864x480/3s.mp4")])
+        _videos_store("t2", [Video(url=f"{fake.url}/videos/abc/864x480/3s.mp4")])
     assert refused.value.message.startswith("the generated video was not downloaded")
     assert not refused.value.retryable
     assert not list(tmp_path.rglob("*.mp4"))
@@ -46,16 +49,17 @@ def test_a_video_over_the_size_cap_is_not_kept(fake, settings, tmp_path):
 def test_a_video_url_to_a_private_address_is_not_fetched(fake, settings):
     settings.OUTBOUND_ALLOWED_NETWORKS = []
     with pytest.raises(UpstreamError) as refused:
-        videos_store(task_id="t3", attempt=1, videos=[Video(url=f"{fake.url}/videos/abc/864x480/3s.mp4")])
+        _videos_store("t3", [Video(url=f"{fake.url}/videos/abc/864x480/3s.mp4")])
     assert "not a public address" in refused.value.message
     assert fake.state.snapshot()["requests"] == {}  # nothing reached it
 
 
-def test_what_is_not_an_mp4_is_refused_as_a_passing_upstream_fault(fake, tmp_path):
+def test_what_is_not_an_mp4_is_refused_as_a_final_upstream_fault(fake, tmp_path):
+    """The same URL will serve the same wrong body: no retry (it once looped for the task's deadline)."""
     with pytest.raises(UpstreamError) as refused:
-        videos_store(task_id="t4", attempt=1, videos=[Video(url=f"{fake.url}/images/abc/64x64/0.png")])
+        _videos_store("t4", [Video(url=f"{fake.url}/images/abc/64x64/0.png")])
     assert refused.value.message.startswith("the upstream returned a video that is not an MP4")
-    assert refused.value.retryable
+    assert not refused.value.retryable and refused.value.code == "bad_output"
     with pytest.raises(ValueError):
         mp4_probe(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64)  # a header, no movie
     assert not list(tmp_path.rglob("*.mp4"))
@@ -103,7 +107,10 @@ def test_a_stored_video_is_served_in_byte_ranges(settings, tmp_path):
 
     settings.MEDIA_ROOT = str(tmp_path)
     User.objects.create(id="u1")
-    ImageTask.objects.create(id="v1", user_id="u1", kind="video", provider="local", model="m", prompt="p")
+    ImageTask.objects.create(
+        id="v1", user_id="u1", kind="video", provider="local", model="m", prompt="p", status="completed",
+        result={"videos": [{"name": "videos/v1/1-0.mp4"}]},
+    )  # fmt: skip
     (tmp_path / "videos" / "v1").mkdir(parents=True)
     data = bytes(range(256)) * 40  # 10,240 bytes
     (tmp_path / "videos" / "v1" / "1-0.mp4").write_bytes(data)
@@ -116,10 +123,13 @@ def test_a_stored_video_is_served_in_byte_ranges(settings, tmp_path):
         "bytes=0-": (0, 10239),
         "bytes=100-199": (100, 199),
         "bytes=-240": (10000, 10239),
+        "bytes=0-" + "9" * 5000: (0, 10239),  # a number Python will not convert: it saturates (was a 500)
+        "bytes=-" + "9" * 5000: (0, 10239),
     }.items():
         part = client.get(url, headers={"Range": asked})
         assert part.status_code == 206, asked
         assert part["Content-Range"] == f"bytes {start}-{end}/10240" and int(part["Content-Length"]) == end - start + 1
         assert b"".join(part.streaming_content) == data[start : end + 1], asked
-    outside = client.get(url, headers={"Range": "bytes=20000-"})
-    assert outside.status_code == 416 and outside["Content-Range"] == "bytes */10240"
+    for outside in ("bytes=20000-", "bytes=" + "9" * 5000 + "-"):
+        refused = client.get(url, headers={"Range": outside})
+        assert refused.status_code == 416 and refused["Content-Range"] == "bytes */10240"

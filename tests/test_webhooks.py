@@ -47,7 +47,7 @@ def test_completed_task_is_posted_signed(receiver, django_capture_on_commit_call
     assert payload["event"] == "task.completed"
     assert payload["task"]["task_id"] == task.id
     assert payload["task"]["status"] == "completed"
-    assert payload["task"]["result"]["image_url"].endswith(f"/media/images/{task.id}/1-0.png")
+    assert f"/media/images/{task.id}/1-0-" in payload["task"]["result"]["image_url"]
     delivery = WebhookDelivery.objects.get()
     assert (delivery.status, delivery.attempts) == ("delivered", 1)
     assert delivery.attempt_log[0]["status_code"] == 200

@@ -13,7 +13,6 @@ import base64
 import time
 
 from django.conf import settings
-from django.core.files.storage import default_storage
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
 from PIL import Image as PILImage
@@ -25,12 +24,10 @@ from jimeng_server.api import FieldsBuiltOnce, FormParser, MultiPartParser, erro
 from jimeng_server.auth import principal
 from jimeng_server.errors import InvalidInput
 from jimeng_server.ids import new_id
-from providers.images import images_delete
 from users.models import USER_ID_PATTERN
 
-from .. import selectors, services
-from ..models import UPLOADS, Status
-from ..representation import image_url
+from .. import selectors, services, storage
+from ..models import Status
 from .serializers import USER_ID_MESSAGE
 from .waiting import answer_when_done
 
@@ -102,9 +99,8 @@ def _size(size: str) -> str | None:
 
 def _item(image: dict, response_format: str, request) -> dict:
     if response_format == "b64_json":
-        with default_storage.open(image["name"], "rb") as stored:
-            return {"b64_json": base64.b64encode(stored.read()).decode()}
-    return {"url": image_url(image["name"], request)}
+        return {"b64_json": base64.b64encode(storage.file_read(image["name"])).decode()}
+    return {"url": storage.file_url(image["name"], request)}
 
 
 class _OpenAIView(APIView):
@@ -209,21 +205,18 @@ class ImageEditsView(_OpenAIView):
         # Kept in our storage under the task's id (deleted with it and its user); the upstream fetches
         # them from there (PUBLIC_BASE_URL must be reachable from the internet for a real upstream).
         task_id = new_id()
-        names = [
-            default_storage.save(f"{UPLOADS}/{task_id}/{number}.{extension}", upload)
-            for number, (upload, extension) in enumerate(zip(files, extensions, strict=True))
-        ]
+        names = storage.uploads_save(task_id=task_id, uploads=list(zip(files, extensions, strict=True)))
         try:
             task = services.task_create(
                 user_id=user_id,
                 prompt=data["prompt"],
                 model=_model(data.get("model", ""), default=settings.OPENAI_EDIT_MODEL),
                 size=_size(data.get("size", "")),
-                reference_images=[image_url(name, request) for name in names],
+                reference_images=[storage.file_url(name, request) for name in names],
                 reference_images_ours=True,
                 task_id=task_id,
             )
         except Exception:
-            images_delete(names)  # nothing half-written
+            storage.files_delete(names)  # nothing half-written
             raise
         return self._answer(request, task, data)

@@ -14,7 +14,6 @@ resolution nearest its short side."""
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.files.storage import default_storage
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -28,14 +27,11 @@ from jimeng_server.errors import InvalidInput, NotFound
 from jimeng_server.ids import new_id
 from jimeng_server.numbers import query_int
 from providers import registry
-from providers.images import images_delete
 from providers.videos import video_size
 from users.models import USER_ID_PATTERN
 
-from .. import cadence, selectors, services
-from ..models import UPLOADS, ImageTask, Kind, Status
-from ..representation import image_url
-from .media import stored_file
+from .. import cadence, selectors, services, storage
+from ..models import ImageTask, Kind, Status
 from .openai_compat import _checked_extension, _OpenAIView
 from .serializers import USER_ID_MESSAGE
 
@@ -93,8 +89,8 @@ def _reference(request, task_id: str) -> tuple[list[str], list[str]]:
     upload = request.FILES.get("input_reference")
     if upload is not None:
         extension = _checked_extension(upload, 0)
-        name = default_storage.save(f"{UPLOADS}/{task_id}/0.{extension}", upload)
-        return [image_url(name, request)], [name]
+        name = storage.upload_save(task_id=task_id, index=0, upload=upload, extension=extension)
+        return [storage.file_url(name, request)], [name]
     given = request.data.get("input_reference[image_url]") or request.data.get("input_reference")
     if isinstance(given, dict):
         given = given.get("image_url")
@@ -180,7 +176,7 @@ class VideosView(_OpenAIView):
                 **_mapped(spec, data.get("seconds"), data.get("size", "")),
             )
         except Exception:
-            images_delete(stored)  # nothing half-written
+            storage.files_delete(stored)  # nothing half-written
             raise
         return Response(video_object(task, request))
 
@@ -264,4 +260,4 @@ class VideoContentView(_OpenAIView):
         if variant == "thumbnail" and not video.get("last_frame"):
             raise NotFound(f"Video '{task.id}' has no thumbnail (ask for return_last_frame).")
         # As /media/ serves it: from the object store by redirect (OpenAI's client follows it), or the bytes.
-        return stored_file(request, video["last_frame"]["name"] if variant == "thumbnail" else video["name"])
+        return storage.file_response(request, video["last_frame"]["name"] if variant == "thumbnail" else video["name"])

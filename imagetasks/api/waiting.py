@@ -22,22 +22,30 @@ from ..models import ImageTask
 
 
 class OpenWaits:
-    """Waits open at once in this process, per API key (per address without one): at most
-    WAITS_PER_KEY, so that one key cannot hold a process's connections. A wait is counted from the
-    moment it starts waiting to the moment it ends, however it ends (the client gone included)."""
+    """Waits open at once in this process, per API key: at most WAITS_PER_KEY, so that one key cannot
+    hold a process's connections. A wait is counted from the moment it starts waiting to the moment it
+    ends, however it ends (the client gone included). Requests without a key (local mode: this machine
+    only) are not counted."""
 
     def __init__(self):
         self.counts: dict[str, int] = {}
         self.lock = threading.Lock()
 
-    def take(self, key: str) -> bool:
+    def full(self, key: str | None) -> bool:
+        return key is not None and self.counts.get(key, 0) >= settings.WAITS_PER_KEY
+
+    def take(self, key: str | None) -> bool:
+        if key is None:
+            return True
         with self.lock:
             if self.counts.get(key, 0) >= settings.WAITS_PER_KEY:
                 return False
             self.counts[key] = self.counts.get(key, 0) + 1
             return True
 
-    def give(self, key: str) -> None:
+    def give(self, key: str | None) -> None:
+        if key is None:
+            return
         with self.lock:
             left = self.counts.get(key, 0) - 1
             if left > 0:
@@ -49,8 +57,8 @@ class OpenWaits:
 open_waits = OpenWaits()
 
 
-def _waiter(request) -> str:
-    return principal(request).key_id or f"address {request.META.get('REMOTE_ADDR')}"
+def _waiter(request) -> str | None:
+    return principal(request).key_id
 
 
 def too_many_waits() -> TooManyRequests:
@@ -104,7 +112,7 @@ def status_changes(request, *, task_id: str, owner: str | None):
     waits open already is refused here (429); one that got past this look together with others is
     stopped by the count the stream takes when it starts (`TooManyRequests` from the iterator)."""
     waiter = _waiter(request)
-    if open_waits.counts.get(waiter, 0) >= settings.WAITS_PER_KEY:
+    if open_waits.full(waiter):
         raise too_many_waits()
     seconds, idle = settings.SSE_MAX_SECONDS, settings.SSE_KEEPALIVE_SECONDS
     if waits_async(request):
@@ -114,7 +122,7 @@ def status_changes(request, *, task_id: str, owner: str | None):
     return _counted(waiter, selectors.task_status_changes(task_id=task_id, owner=owner, seconds=seconds, idle=idle))
 
 
-def _counted(waiter: str, changes):
+def _counted(waiter: str | None, changes):
     if not open_waits.take(waiter):
         raise too_many_waits()
     try:
@@ -123,7 +131,7 @@ def _counted(waiter: str, changes):
         open_waits.give(waiter)
 
 
-async def _counted_async(waiter: str, changes):
+async def _counted_async(waiter: str | None, changes):
     if not open_waits.take(waiter):
         raise too_many_waits()
     try:

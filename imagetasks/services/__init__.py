@@ -3,7 +3,7 @@
 - `create`: validate, reserve the user's limits, write (into the outbox); Idempotency-Key.
 - `outbox`: send new tasks' first messages, from a worker (the transactional outbox).
 - `limits`: a user's limits as atomic reservations.
-- `run`: a worker's turns — claim and submit or generate; poll; store the images.
+- `run`: a worker's turns — claim and submit or generate; poll; store the outputs (on the I/O queue).
 - `lifecycle`: the claimed task's state machine — end (completed, failed), defer a retryable failure.
 - `accounts`: the upstream account pool — rotation, rests.
 - `slots`: concurrency slots as tasks see them — give back and wake, park.
@@ -23,7 +23,7 @@ from .limits import active_counters_resync, limits_give_back, limits_take
 from .outbox import outbox_dispatch
 from .reconcile import records_expired_delete, tasks_reconcile
 from .retention import files_expire
-from .run import generation_request, task_poll, task_process
+from .run import generation_request, task_poll, task_process, task_store
 from .scheduling import NextStep, task_enqueue_on_commit, task_schedule
 from .slots import tasks_wake
 from .webhooks import webhook_deliver, webhook_dispatch, webhook_redeliver, webhooks_reconcile
@@ -53,6 +53,7 @@ __all__ = [
     "task_process",
     "task_retry",
     "task_schedule",
+    "task_store",
     "tasks_reconcile",
     "tasks_wake",
     "webhook_deliver",

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -16,7 +17,7 @@ from providers import registry
 from providers.base import UpstreamError
 from users.credits import credits_settle, price
 
-from .. import cadence
+from .. import cadence, storage
 from ..events import task_changed_on_commit
 from ..models import ImageTask, Status
 from .accounts import account_rest, account_take_out, accounts_for_work
@@ -67,15 +68,17 @@ def _end(task: ImageTask, status: Status, *, hold_seconds: float = 0, delivered_
         **fields,
     )
     if done:
-        task_ended(task, hold_seconds, delivered_images)
+        task_ended(task, hold_seconds, delivered_images, kept=ImageTask(result=fields.get("result")).output_names)
     return bool(done)
 
 
-def task_ended(task: ImageTask, hold_seconds: float = 0, delivered_images: int = 0) -> None:
+def task_ended(task: ImageTask, hold_seconds: float = 0, delivered_images: int = 0, kept=()) -> None:
     """What follows the end of a task, whichever way it ended: watchers told, the user's limits and
     the slot given back, its credits charged for the images delivered (the rest released), its
-    webhook on its way. A crash in here is repaired by the reconciler."""
+    webhook on its way, and every output it stored but does not keep (`kept`: its result's) deleted.
+    A crash in here is repaired by the reconciler (the files: by the task's deletion or retention)."""
     task_changed_on_commit(task.id)
+    transaction.on_commit(lambda: storage.task_outputs_prune(task_id=task.id, keep=kept))
     active_give_back(task.user_id)
     slot_free(task, hold_seconds)
     if task.credits_reservation:

@@ -14,6 +14,7 @@ from providers.base import UpstreamError
 from users.counters import counters_expired_delete
 from users.credits import credits_open, credits_settle, price
 
+from .. import storage
 from ..capacity import capacity
 from ..journal import submission_find
 from ..models import IdempotencyKey, ImageTask, Status
@@ -140,4 +141,5 @@ def records_expired_delete() -> dict:
         "idempotency_keys": IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()[0],
         "counters": counters_expired_delete(),
         "tasks_with_files_expired": files_expire(),
+        "orphaned_uploads": storage.uploads_orphaned_delete(),
     }

@@ -10,8 +10,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from providers.images import images_delete
-
+from .. import storage
 from ..models import ImageTask
 
 log = logging.getLogger(__name__)
@@ -36,7 +35,7 @@ def files_expire(*, now: datetime | None = None, batch: int = 200) -> int:
         tasks = list(due)
         for task in tasks:
             try:
-                images_delete(task.stored_names)
+                storage.task_files_delete(task)
             except Exception as exc:  # noqa: BLE001 - one unreachable object must not stop the rest
                 log.warning("files of task %s not deleted (%s); trying again next time", task.id, exc)
                 failed.add(task.id)

@@ -10,12 +10,11 @@ from django.conf import settings
 from django.utils import timezone
 
 from jimeng_server import metrics
+from jimeng_server.backoff import backoff_seconds
 from providers import registry
-from providers.base import GenerationRequest, UpstreamError
-from providers.images import images_delete, images_store
-from providers.videos import videos_store
+from providers.base import GenerationRequest, Image, UpstreamError, Video
 
-from .. import cadence
+from .. import cadence, storage
 from ..capacity import capacity
 from ..journal import submission_journal
 from ..models import ImageTask, Status
@@ -61,14 +60,96 @@ def _poll_delay(task: ImageTask) -> float:
     return cadence.poll_delay(task.provider, task.model, elapsed)
 
 
-def _store_and_complete(task: ImageTask, images=(), videos=()) -> None:
-    if videos:
-        result = {"videos": videos_store(task_id=task.id, attempt=task.attempts, videos=list(videos))}
-    else:
-        result = {"images": images_store(task_id=task.id, attempt=task.attempts, images=list(images))}
+def _store_and_complete(task: ImageTask, images=(), videos=(), found_after: float | None = None) -> None:
+    result = storage.outputs_store(task_id=task.id, attempt=task.attempts, images=images, videos=videos)
+    if found_after is not None:  # a generation that delivered what it promised teaches when to look
+        cadence.generation_observed(task.provider, task.model, found_after)
     if not task_complete(task=task, **result):
         # Canceled or taken over while we worked: the result is discarded.
-        images_delete(ImageTask(result=result).image_names)
+        storage.files_delete(ImageTask(result=result).output_names)
+
+
+def _outputs_message(images, videos) -> list[dict] | None:
+    """Outputs given by URL, as a message can carry them; None when any came as bytes (stored at once)."""
+    items = []
+    for image in images:
+        if image.data is not None:
+            return None
+        items.append({"image": image.url})
+    for video in videos:
+        if video.data is not None or video.last_frame_data is not None:
+            return None
+        items.append({"video": video.url, "last_frame": video.last_frame_url})
+    return items
+
+
+def _outputs_read(items: list[dict]) -> tuple[list[Image], list[Video]]:
+    images = [Image(url=item["image"]) for item in items if "image" in item]
+    videos = [Video(url=item["video"], last_frame_url=item.get("last_frame")) for item in items if "video" in item]
+    return images, videos
+
+
+def _store_seconds(outputs: list[dict]) -> float:
+    """How long storing these may take: every download at its deadline, and a margin."""
+    videos = sum(1 for item in outputs if "video" in item)
+    frames = sum(1 for item in outputs if item.get("last_frame"))
+    images = len(outputs) - videos
+    return (
+        videos * settings.VIDEO_DOWNLOAD_TIMEOUT_SECONDS
+        + (images + frames) * settings.IMAGE_DOWNLOAD_TIMEOUT_SECONDS
+        + 60
+    )
+
+
+def _outputs_keep(task: ImageTask, seq: int, images, videos, found_after: float | None) -> NextStep | None:
+    """A generation is done: keep what it made. Bytes in hand are stored here; outputs behind URLs are
+    downloaded by the store step, on the I/O queue — a slow or large download never holds a worker
+    process that generates (its message carries the URLs, and the task is not looked at meanwhile)."""
+    outputs = _outputs_message(images, videos)
+    if outputs is None:
+        _store_and_complete(task, images=images, videos=videos, found_after=found_after)
+        return None
+    busy_until = timezone.now() + timedelta(seconds=_store_seconds(outputs))
+    ImageTask.objects.filter(pk=task.pk, status=Status.PROCESSING, polls=seq).update(
+        next_attempt_at=busy_until, lease_expires_at=busy_until
+    )
+    payload = {"outputs": outputs, "tries": 0, "found_after": found_after}
+    return NextStep("store", 0, seq, task.provider, payload=payload)
+
+
+def task_store(*, task_id: str, seq: int, payload: dict) -> NextStep | None:
+    """The store step: download, check and keep a finished generation's outputs, then complete the task.
+    Only the step carrying the current `seq` acts. A download that may work later is tried again after
+    a backoff, at most OUTPUT_STORE_TRIES times; an output that is not what it claims ends the task at
+    once. Either way the generation is not submitted again (it was paid for)."""
+    now = timezone.now()
+    hold = timedelta(seconds=_store_seconds(payload["outputs"]))
+    taken = ImageTask.objects.filter(pk=task_id, status=Status.PROCESSING, polls=seq).update(
+        polls=seq + 1, lease_expires_at=now + hold, next_attempt_at=now + hold, updated_at=now
+    )
+    task = task_find(task_id=task_id) if taken else None
+    if task is None:
+        return None
+    images, videos = _outputs_read(payload["outputs"])
+    try:
+        _store_and_complete(task, images=images, videos=videos, found_after=payload.get("found_after"))
+        return None
+    except UpstreamError as error:
+        tries = payload["tries"] + 1
+        if not error.retryable:
+            task_fail(task=task, code=error.code or "bad_output", message=error.message)
+            return None
+        if tries >= settings.OUTPUT_STORE_TRIES:
+            message = f"{error.message} (gave up after {tries} tries)"
+            task_fail(task=task, code=error.code or "download_failed", message=message)
+            return None
+        delay = backoff_seconds(
+            tries, base=settings.TASK_RETRY_BACKOFF_SECONDS, maximum=settings.TASK_RETRY_BACKOFF_MAX_SECONDS
+        )
+        log.info("Storing the outputs of task %s failed (%s); trying again in %.1f s", task_id, error.message, delay)
+        later = timezone.now() + timedelta(seconds=delay) + hold
+        ImageTask.objects.filter(pk=task_id, polls=seq + 1).update(next_attempt_at=later, lease_expires_at=later)
+        return NextStep("store", delay, seq + 1, task.provider, payload={**payload, "tries": tries})
 
 
 def task_process(*, task_id: str) -> NextStep | None:
@@ -99,8 +180,7 @@ def task_process(*, task_id: str) -> NextStep | None:
     request = generation_request(task)
     try:
         if provider.style == "sync":
-            _store_and_complete(task, images=provider.generate(request))
-            return None
+            return _outputs_keep(task, task.polls, provider.generate(request), (), None)
         upstream_task_id = provider.submit(request)
     except UpstreamError as error:
         return upstream_failed(task, error)
@@ -171,9 +251,7 @@ def task_poll(*, task_id: str, seq: int) -> NextStep | None:
     try:
         result = provider.poll(generation_request(task), task.upstream_task_id)
         if result.done:
-            cadence.generation_observed(task.provider, task.model, waited)  # teaches when to look
-            _store_and_complete(task, images=result.images, videos=result.videos)
-            return None
+            return _outputs_keep(task, seq + 1, result.images, result.videos, waited)
     except UpstreamError as error:
         if error.resubmit or not error.retryable:
             return upstream_failed(task, error)

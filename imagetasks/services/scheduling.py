@@ -5,7 +5,7 @@ imports the Celery task module (which imports the services)."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from celery import current_app
@@ -19,13 +19,15 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class NextStep:
-    """What a worker run asks for next: run `process` again (retry, or wait for capacity) or `poll`
-    the upstream, after `delay` seconds. `seq` is the poll chain's fencing token."""
+    """What a worker run asks for next: run `process` again (retry, or wait for capacity), `poll` the
+    upstream, or `store` a finished generation's outputs (`payload`: their URLs), after `delay`
+    seconds. `seq` is the fencing token of the task's chain of polls and stores."""
 
-    action: Literal["process", "poll"]
+    action: Literal["process", "poll", "store"]
     delay: float
     seq: int = 0
     provider: str = ""
+    payload: dict | None = field(default=None, compare=False)
 
 
 def _queue_for(provider: str) -> str:
@@ -41,9 +43,10 @@ POLL_PRIORITY, PROCESS_PRIORITY = 0, 6
 
 
 # The Celery tasks (imagetasks/tasks.py) these messages run.
-PROCESS, POLL, DELIVER_WEBHOOK, CANCEL_UPSTREAM = (
+PROCESS, POLL, STORE, DELIVER_WEBHOOK, CANCEL_UPSTREAM = (
     "imagetasks.process",
     "imagetasks.poll",
+    "imagetasks.store",
     "imagetasks.deliver_webhook",
     "imagetasks.cancel_upstream",
 )
@@ -68,6 +71,15 @@ def task_schedule(*, task_id: str, step: NextStep) -> None:
     if step.action == "poll":
         _send_or_log(
             f"poll of task {task_id}", POLL, (task_id, step.seq), countdown=step.delay or None, priority=POLL_PRIORITY
+        )
+    elif step.action == "store":  # downloads wait on the network: the I/O (thread-pool) queue
+        _send_or_log(
+            f"store of task {task_id}",
+            STORE,
+            (task_id, step.seq, step.payload),
+            countdown=step.delay or None,
+            queue=settings.CELERY_IO_QUEUE,
+            priority=POLL_PRIORITY,
         )
     else:
         _send_or_log(

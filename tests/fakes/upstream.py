@@ -141,8 +141,10 @@ def signature(
 @dataclass
 class Fault:
     """An injected failure. `api`: submit | result | ark | seedance (create) | seedance_result (the
-    task fails with `code`) | any. `kind`: code (answer with `code`),
-    not_found, expired, slow (answer after `delay` seconds), drop (close the connection unanswered).
+    task fails with `code`) | download (of a generated image or video: `prompt_contains` matches the
+    task that made it) | any. `kind`: code (answer with `code`), not_found, expired, slow (answer
+    after `delay` seconds; a download trickles its body over `delay` seconds), drop (close the
+    connection unanswered), html (a download answers 200 with an HTML page instead).
     Applies `times` times (None: always), to a `rate` share of requests, or to prompts containing
     `prompt_contains`."""
 
@@ -341,6 +343,37 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def _download(self, seed: str, what: str, body, content_type: str) -> None:
+        """A generated file, unless a `download` fault says otherwise (counted per kind of file)."""
+        task = self.state.tasks.get(seed)
+        with self.state.lock:
+            self.state.requests[f"download_{what}"] += 1
+        fault = self.state.pick_fault("download", task.prompt if task is not None else "")
+        if fault is None:
+            return self._send(200, body(), content_type)
+        if fault.kind == "html":
+            return self._send(200, b"<!doctype html><title>Gateway</title><p>Please log in.</p>", "text/html")
+        if fault.kind == "slow":  # a trickle: the whole body promised, a few bytes at a time
+            data = body()
+            self.send_response(200)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            deadline = time.monotonic() + fault.delay
+            for offset in range(0, len(data), 16):
+                if time.monotonic() > deadline:
+                    return self._drop()
+                try:
+                    self.wfile.write(data[offset : offset + 16])
+                    self.wfile.flush()
+                except OSError:
+                    return self._drop()
+                time.sleep(0.05)
+            return None
+        if fault.kind == "drop":
+            return self._drop()
+        return self._send(int(fault.code) or 500, b"upstream storage error", "text/plain")
+
     def _drop(self) -> None:
         self.close_connection = True
         raise _Dropped
@@ -367,12 +400,15 @@ class Handler(BaseHTTPRequestHandler):
             match = re.fullmatch(r"/images/([\w-]+)/(\d+)x(\d+)/(\d+)\.png", path)
             if match:
                 seed, width, height, index = match.groups()
-                return self._send(200, _png(int(width), int(height), f"{seed}/{index}"), "image/png")
+                return self._download(
+                    seed, "image", lambda: _png(int(width), int(height), f"{seed}/{index}"), "image/png"
+                )
             match = re.fullmatch(r"/videos/([\w-]+)/(\d+)x(\d+)/(\d+)s\.mp4", path)
             if match:
                 seed, width, height, seconds = match.groups()
                 shade = hashlib.sha256(seed.encode()).digest()[0] % 64
-                return self._send(200, _mp4(int(width), int(height), int(seconds), shade), "video/mp4")
+                body = lambda: _mp4(int(width), int(height), int(seconds), shade)  # noqa: E731
+                return self._download(seed, "video", body, "video/mp4")
             match = re.fullmatch(r"/api/v3/contents/generations/tasks/([\w-]+)", path)
             if match:
                 return self._seedance_get(match.group(1))
