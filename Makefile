@@ -48,10 +48,11 @@ fmt: install ## Format the code
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-lint: install ## Lint the code, and check the import contracts (.importlinter: which layer may import which)
+lint: install ## Lint the code, check the import contracts (.importlinter) and the sizes (no module over 400 lines, no function over 60)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/python scripts/check-sizes
 
 migrate: install ## Apply database migrations
 	$(BIN)/python manage.py migrate

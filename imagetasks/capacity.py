@@ -92,7 +92,7 @@ return redis.call('ZCARD', KEYS[1])
 
 def caps_for(task: ImageTask) -> tuple[int, int]:
     """(provider cap, model cap); 0 means unlimited."""
-    return settings.UPSTREAM_CONCURRENCY.get(task.provider, 0), settings.MODEL_CONCURRENCY.get(task.model, 0)
+    return registry.provider_cap(task.provider), settings.MODEL_CONCURRENCY.get(task.model, 0)
 
 
 def account_key(provider: str, name: str) -> str:

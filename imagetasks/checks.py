@@ -1,8 +1,34 @@
-"""Startup checks of the queue settings: with Redis, a message not acknowledged within the
-visibility timeout is delivered again, so every countdown and every single run must fit in it."""
+"""Startup checks: the kinds load and each one's default model is in the catalog; and with Redis, a
+message not acknowledged within the visibility timeout is delivered again, so every countdown and
+every single run must fit in it."""
 
 from django.conf import settings
 from django.core.checks import Error, register
+
+from jimeng_server.errors import InvalidInput
+
+from .kinds import kinds, model_resolve
+
+
+@register()
+def check_kinds(app_configs=None, **kwargs):
+    try:
+        loaded = kinds()
+    except (ImportError, AttributeError) as exc:
+        return [Error(f"KIND_MODULES: {exc} (each module must define KIND)", id="imagetasks.E002")]
+    wanted = [
+        (kind.default_model_setting or f"the {name} kind's default model", kind.default_model(), name)
+        for name, kind in loaded.items()
+    ]
+    if "image" in loaded:
+        wanted.append(("OPENAI_EDIT_MODEL", settings.OPENAI_EDIT_MODEL, "image"))
+    messages = []
+    for what, model, kind in wanted:
+        try:
+            model_resolve(model, kind)
+        except InvalidInput as exc:
+            messages.append(Error(f"{what}: {exc.message}", id="imagetasks.E003"))
+    return messages
 
 
 @register()

@@ -16,11 +16,6 @@ class Status(models.TextChoices):
     CANCELED = "canceled", "canceled"
 
 
-class Kind(models.TextChoices):
-    IMAGE = "image", "image"
-    VIDEO = "video", "video"
-
-
 TERMINAL_STATUSES = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELED})
 # Statuses an operator may send back to `pending` with "retry".
 RETRYABLE_STATUSES = frozenset({Status.FAILED, Status.CANCELED})
@@ -38,7 +33,9 @@ class ImageTask(models.Model):
     external_task_id = models.CharField(  # noqa: DJ001 - unique when given: none is NULL (Django docs)
         "external task id", max_length=128, null=True, blank=True, default=None
     )
-    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.IMAGE)
+    kind = models.CharField(
+        max_length=16, default="image", help_text="Its task kind (imagetasks/kinds): image, video, …"
+    )
     provider = models.CharField(max_length=32, help_text="Which upstream runs it; 'local' is a drawn placeholder.")
     model = models.CharField(max_length=100)
     prompt = models.TextField()
@@ -118,12 +115,6 @@ class ImageTask(models.Model):
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL_STATUSES
-
-    @property
-    def delivered_count(self) -> int:
-        """What its result delivered, as credits count it: each image, and a video as one."""
-        result = self.result or {}
-        return len(result.get("images", [])) + len(result.get("videos", []))
 
     @property
     def output_names(self) -> list[str]:

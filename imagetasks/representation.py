@@ -3,7 +3,8 @@ show a task through these functions."""
 
 from jimeng_server.api import timestamp
 
-from .models import ImageTask, Kind, Status
+from .kinds import kind_get
+from .models import ImageTask, Status
 from .selectors import queue_place
 from .storage import file_url
 
@@ -17,11 +18,12 @@ CREATED_MESSAGE = "任务已创建，正在处理中"
 
 
 def task_result(task: ImageTask, request=None) -> dict | None:
+    """A completed task's result as its kind reads it; once its files expired, says so."""
     if task.status != Status.COMPLETED or not task.result:
         return None
-    video = task.kind == Kind.VIDEO
+    kind = kind_get(task.kind)
     if task.files_expired_at is not None:
-        what = "videos" if video else "images"
+        what = kind.output
         return {
             f"{what[:-1]}_url": None,
             what: [],
@@ -29,38 +31,7 @@ def task_result(task: ImageTask, request=None) -> dict | None:
             "expired_at": timestamp(task.files_expired_at),
             "message": f"The {what} expired: they were deleted at the end of the retention period.",
         }
-    if video:
-        videos = [_video(item, request) for item in task.result.get("videos", [])]
-        result = {"video_url": videos[0]["url"] if videos else None, "videos": videos}
-        if videos and videos[0].get("last_frame_url"):
-            result["last_frame_url"] = videos[0]["last_frame_url"]
-        return result
-    images = [
-        {
-            "url": file_url(image["name"], request),
-            "width": image.get("width"),
-            "height": image.get("height"),
-            "content_type": image.get("content_type"),
-            **({"source_url": image["source_url"]} if image.get("source_url") else {}),
-        }
-        for image in task.result.get("images", [])
-    ]
-    return {"image_url": images[0]["url"] if images else None, "images": images}
-
-
-def _video(item: dict, request=None) -> dict:
-    video = {
-        "url": file_url(item["name"], request),
-        "duration": item.get("duration"),
-        "width": item.get("width"),
-        "height": item.get("height"),
-        "content_type": item.get("content_type", "video/mp4"),
-    }
-    if item.get("last_frame"):
-        video["last_frame_url"] = file_url(item["last_frame"]["name"], request)
-    if item.get("source_url"):
-        video["source_url"] = item["source_url"]
-    return video
+    return kind.result_answer(task.result, lambda name: file_url(name, request))
 
 
 def task_message(task: ImageTask) -> str:

@@ -36,11 +36,7 @@ def _prepare_folders() -> None:
 
 
 def _metrics_store() -> None:
-    """Every process of a machine writes its metrics under PROMETHEUS_MULTIPROC_DIR and /metrics adds
-    them up. prometheus_client picks its value store from the environment when first imported (which
-    django-prometheus does before this runs): set it, then have it pick again."""
-    from prometheus_client import values
-
+    """Every process of a machine writes its metrics under PROMETHEUS_MULTIPROC_DIR (settings name it
+    to prometheus_client before it loads) and /metrics adds them up: the folder must exist before the
+    first metric is made."""
     os.makedirs(settings.PROMETHEUS_MULTIPROC_DIR, exist_ok=True)
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(settings.PROMETHEUS_MULTIPROC_DIR)
-    values.ValueClass = values.get_value_class()

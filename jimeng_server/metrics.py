@@ -5,23 +5,20 @@ Two kinds:
   provider and model, failures by code, retries, webhook deliveries — plus django-prometheus's HTTP
   and database metrics. Every process of one machine writes them under PROMETHEUS_MULTIPROC_DIR
   (prometheus_client's multiprocess mode), and `/metrics` adds them up;
-- read at scrape time, the same from every web process: tasks by status, tasks waiting for a slot,
-  the broker's queue depth."""
+- read at scrape time, the same from every web process: what the apps register
+  (jimeng_server/parts.py; image tasks: by status, waiting for a slot, per account, the queue's depth)."""
 
 from __future__ import annotations
 
 import hmac
-import logging
 
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from .parts import metrics_collectors
 from .proxies import is_local
-
-log = logging.getLogger(__name__)
 
 # (The multiprocess value store is chosen at start-up, in jimeng_server/apps.py.)
 
@@ -52,48 +49,6 @@ ACCOUNT_EVENTS = Counter(
 WEBHOOK_DELIVERIES = Counter("jimeng_webhook_deliveries", "Webhook delivery attempts, by outcome.", ["outcome"])
 
 
-class _StateCollector:
-    """Tasks by status, tasks waiting for a slot and the queue depth, read when scraped."""
-
-    def collect(self):
-        from imagetasks.queues import queue_depth
-        from imagetasks.selectors import task_counts_by_status, tasks_waiting_for_slot
-
-        tasks = GaugeMetricFamily(
-            "jimeng_tasks", "Tasks in the database, by status and kind.", labels=["status", "kind"]
-        )
-        for (status, kind), count in task_counts_by_status().items():
-            tasks.add_metric([status, kind], count)
-        yield tasks
-        yield GaugeMetricFamily(
-            "jimeng_tasks_waiting_for_slot",
-            "Pending tasks waiting for a free concurrency slot.",
-            tasks_waiting_for_slot(),
-        )
-        from imagetasks.selectors import accounts_standing
-
-        in_flight = GaugeMetricFamily(
-            "jimeng_account_in_flight", "Generations running on each upstream account.", labels=["provider", "account"]
-        )
-        rotation = GaugeMetricFamily(
-            "jimeng_account_in_rotation",
-            "1 when an upstream account takes new work, 0 when out of rotation.",
-            labels=["provider", "account"],
-        )
-        for account in accounts_standing():
-            if account["in_flight"] is not None:  # counted per account (a pool, or an account's own cap)
-                in_flight.add_metric([account["provider"], account["name"]], account["in_flight"])
-            rotation.add_metric([account["provider"], account["name"]], 1 if account["in_rotation"] else 0)
-        yield in_flight
-        yield rotation
-        try:
-            depth = queue_depth()
-        except Exception:
-            log.info("Queue depth unavailable for /metrics", exc_info=True)
-        else:
-            yield GaugeMetricFamily("jimeng_queue_depth", "Messages waiting in the broker's task queue.", depth)
-
-
 def metrics_view(request):
     """With METRICS_TOKEN, for whoever sends it as a Bearer token. Without one, in production, only for
     callers on this machine itself (not relayed by a proxy); elsewhere for anyone."""
@@ -106,5 +61,6 @@ def metrics_view(request):
         return JsonResponse({"success": False, "message": message}, status=403)
     registry = CollectorRegistry()
     MultiProcessCollector(registry)
-    registry.register(_StateCollector())
+    for collector in metrics_collectors():  # what the apps read at scrape time (jimeng_server/parts.py)
+        registry.register(collector)
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

@@ -13,13 +13,13 @@ from .base import (
     Account,
     GenerationRequest,
     Image,
-    ModelSpec,
     Provider,
     UpstreamError,
     accounts_parse,
     accounts_problems,
     session_settle,
 )
+from .specs import ImageSpec
 
 # error.code -> (message, retryable), from the Ark images API's error table.
 CODES: dict[str, tuple[str, bool]] = {
@@ -61,15 +61,16 @@ def error_from_response(status: int, body: dict | None) -> UpstreamError:
 class ArkProvider(Provider):
     name = "ark"
     style = "sync"
+    default_concurrency = 8
     models = (
-        ModelSpec(
+        ImageSpec(
             id="doubao-seedream-3-0-t2i-250415",
             provider="ark",
             label="Seedream 3.0 text-to-image (Ark)",
             aliases=("doubao-seedream-3.0-t2i", "seedream-3.0"),
             recommended_sizes=("1024x1024", "1152x864", "1248x832", "1280x720", "1512x648"),
         ),
-        ModelSpec(
+        ImageSpec(
             id="doubao-seedream-4-0-250828",
             provider="ark",
             label="Seedream 4.0 (Ark), text and reference images",
@@ -83,7 +84,7 @@ class ArkProvider(Provider):
             max_reference_images=10,
             recommended_sizes=("2048x2048", "2304x1728", "2496x1664", "2560x1440", "3024x1296"),
         ),
-        ModelSpec(
+        ImageSpec(
             id="doubao-seededit-3-0-i2i-250628",
             provider="ark",
             label="SeedEdit 3.0 image editing (Ark), one reference image",

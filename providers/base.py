@@ -17,36 +17,7 @@ import requests
 
 from jimeng_server.text import text_clean
 
-
-@dataclass(frozen=True)
-class ModelSpec:
-    id: str
-    provider: str  # the provider that runs it for real (local mode draws every model locally)
-    label: str
-    aliases: tuple[str, ...] = ()
-    default_size: tuple[int, int] = (1024, 1024)
-    min_side: int = 512
-    max_side: int = 2048
-    min_area: int = 512 * 512
-    max_area: int = 2048 * 2048
-    max_aspect: float = 3.0
-    max_reference_images: int = 0
-    min_reference_images: int = 0
-    max_prompt_chars: int = 800
-    recommended_sizes: tuple[str, ...] = field(default=())
-    # Optional knobs: the range of `scale` (None: not accepted), and which flags the model takes.
-    scale_range: tuple[float, float] | None = None
-    options: tuple[str, ...] = ()  # of "force_single", "use_pre_llm"
-    max_images: int = 1  # images one generation may return (credits reserve this many)
-    kind: Literal["image", "video"] = "image"
-    # Video: the durations (seconds), aspect ratios and resolutions it makes, the default first. No
-    # ratios: the output follows the reference image.
-    durations: tuple[int, ...] = ()
-    ratios: tuple[str, ...] = ()
-    resolutions: tuple[str, ...] = ()
-    last_frame: bool = False  # can also return its last frame as an image
-    # A name that picks a model by the number of reference images given (index = count), not a model.
-    by_image_count: tuple[str, ...] = ()
+from .specs import ModelSpec
 
 
 @dataclass(frozen=True)
@@ -60,7 +31,7 @@ class GenerationRequest:
     reference_images: tuple[str, ...] = ()
     options: dict = field(default_factory=dict)  # model-specific extras (scale, quality, ...)
     account: str = ""  # the upstream account to use (the one that submitted it, for a poll); "": the first
-    kind: str = "image"  # or "video" (options then hold duration, aspect_ratio, resolution, return_last_frame)
+    output: Literal["images", "videos"] = "images"  # what to make (videos: options hold duration, ratio...)
 
 
 @dataclass(frozen=True)
@@ -152,6 +123,21 @@ class Provider:
     style: ClassVar[Literal["sync", "async"]]
     supports_cancel: ClassVar[bool] = False  # whether `cancel` tells the upstream to stop
     models: ClassVar[tuple[ModelSpec, ...]] = ()
+    # Generations at once across every worker when UPSTREAM_CONCURRENCY names no cap for it (0: none),
+    # per account of a pool that names none of its own; and the most one account may run, whatever it says.
+    default_concurrency: ClassVar[int] = 0
+    most_per_account: ClassVar[int] = 0
+
+    def default_cap(self) -> int:
+        """Its cap when UPSTREAM_CONCURRENCY names none: one key's default, or what a pool's accounts
+        allow together."""
+        accounts = self.accounts()
+        if len(accounts) == 1 and not accounts[0].concurrency:
+            return self.default_concurrency
+        caps = [account.concurrency or self.default_concurrency for account in accounts]
+        if not all(caps):
+            return 0  # an account without a cap and no default: no cap at all
+        return sum(min(cap, self.most_per_account or cap) for cap in caps)
 
     def is_configured(self) -> bool:
         """True when credentials are present, so that real tasks can run."""

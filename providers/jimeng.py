@@ -1,16 +1,11 @@
-"""Jimeng (即梦) through Volcengine's official SDK: submit a generation, then poll for it.
-
-The SDK's `VisualService` is a singleton whose constructor resets host, scheme and keys; it is built
-and configured here and nowhere else. Every outcome — business codes, gateway errors, the SDK's bare
-exceptions, timeouts — is classified into retry or fail with a message a user can read."""
+"""Jimeng (即梦) through Volcengine's official SDK: submit a generation, then poll for it; the models it
+runs, images and video. (The SDK client and the classification of its answers: providers/volcengine.py.)"""
 
 from __future__ import annotations
 
-import ast
 import base64
 import json
 import logging
-import threading
 
 from django.conf import settings
 
@@ -18,180 +13,27 @@ from .base import (
     Account,
     GenerationRequest,
     Image,
-    ModelSpec,
     PollResult,
     Provider,
     UpstreamError,
     Video,
     accounts_parse,
     accounts_problems,
-    session_settle,
 )
+from .specs import ImageSpec, VideoSpec
+from .volcengine import CREDENTIALS, SUCCESS, error_from_body, error_from_exception, visual_service
 
 log = logging.getLogger(__name__)
-
-SUCCESS = 10000
-# code -> (message, retryable, needs a new generation), from Volcengine's error-code table for the visual API.
-CODES: dict[int, tuple[str, bool, bool]] = {
-    50411: ("reference image rejected by content moderation", False, False),
-    50412: ("prompt rejected by content moderation", False, False),
-    50413: ("prompt rejected by content moderation (sensitive or copyrighted words)", False, False),
-    50511: ("generated image rejected by content moderation", True, True),
-    50512: ("generated text rejected by content moderation", False, False),
-    50518: ("reference image rejected as copyrighted", False, False),
-    50519: ("generated image rejected as copyrighted", True, True),
-    50520: ("content moderation service error", False, False),
-    50521: ("content moderation service error", False, False),
-    50522: ("content moderation service error", False, False),
-    50200: ("invalid request", False, False),
-    50201: ("missing request parameter", False, False),
-    50204: ("reference image too large", False, False),
-    50205: ("reference image is empty", False, False),
-    50206: ("reference image could not be decoded", False, False),
-    50207: ("reference image size not accepted", False, False),
-    50213: ("request body too large", False, False),
-    50215: ("input not acceptable", False, False),
-    50400: ("Volcengine refused the credentials, or the Jimeng service is not enabled for this account", False, False),
-    50429: ("Volcengine rate limit (QPS) reached", True, False),
-    50430: ("Volcengine concurrency limit reached", True, False),
-    50500: ("Volcengine internal error", True, False),
-    50501: ("Volcengine internal error", True, False),
-}
-# Gateway errors (ResponseMetadata.Error.Code) that a later try may get past.
-RETRYABLE_GATEWAY = {
-    "RequestLimitExceeded",
-    "FlowLimitExceeded",
-    "ServiceUnavailable",
-    "InternalError",
-    "InternalServiceError",
-}
-AUTH_GATEWAY = {
-    "SignatureDoesNotMatch",
-    "InvalidAccessKey",
-    "InvalidCredential",
-    "MissingAuthenticationToken",
-    "AccessDenied",
-}
-
-_client_lock = threading.Lock()
-_clients: dict[str, object] = {}  # account name -> its own VisualService
-_CREDENTIALS = ("access_key", "secret_key")
-
-
-def _current(client) -> tuple:
-    info = client.service_info
-    credentials = info.credentials
-    return (credentials.ak, credentials.sk, info.host, info.scheme, info.connection_timeout, info.socket_timeout)
-
-
-def visual_service(account: Account | None = None):
-    """The configured VisualService of an account (None: the first). Each account has an instance of
-    its own, made without the SDK's constructor: `VisualService()` returns one shared instance and
-    resets its host, scheme and keys on every call, so one account's keys would leak into another's
-    requests. The configuration is still checked (not just remembered) on every use."""
-    account = account or JimengProvider().accounts()[0]
-    access_key, secret_key = ((*account.credentials, "", ""))[:2]
-    wanted = (
-        access_key,
-        secret_key,
-        settings.VOLCENGINE_HOST,
-        settings.VOLCENGINE_SCHEME,
-        settings.VOLCENGINE_CONNECT_TIMEOUT_SECONDS,
-        settings.VOLCENGINE_READ_TIMEOUT_SECONDS,
-    )
-    with _client_lock:
-        client = _clients.get(account.name)
-        if client is None:
-            from volcengine.visual.VisualService import VisualService
-
-            client = object.__new__(VisualService)  # not VisualService(): that is the shared singleton
-            VisualService.__init__(client)
-            _clients[account.name] = client
-        if _current(client) != wanted:
-            access_key, secret_key, host, scheme, connect_timeout, read_timeout = wanted
-            client.set_ak(access_key)
-            client.set_sk(secret_key)
-            client.set_host(host)
-            client.set_scheme(scheme)
-            client.set_connection_timeout(connect_timeout)
-            client.set_socket_timeout(read_timeout)
-            session_settle(client.session, f"{scheme}://{host}/")
-        return client
-
-
-def error_from_code(code: int, message: str) -> UpstreamError:
-    known = CODES.get(code)
-    if known is None:
-        return UpstreamError(f"Jimeng error {code}: {message}", code=str(code))
-    text, retryable, resubmit = known
-    detail = f": {message}" if code in {50200, 50201, 50213, 50215} and message else ""
-    return UpstreamError(
-        f"{text} ({code}){detail}",
-        code=str(code),
-        retryable=retryable,
-        resubmit=resubmit,
-        account_down=code == 50400,
-        throttled=code in {50429, 50430},
-    )
-
-
-def error_from_body(body: dict) -> UpstreamError | None:
-    if isinstance(body.get("code"), int):
-        return error_from_code(body["code"], str(body.get("message") or ""))
-    gateway = (body.get("ResponseMetadata") or {}).get("Error")
-    if isinstance(gateway, dict):
-        code = str(gateway.get("Code", ""))
-        if code in AUTH_GATEWAY:
-            return UpstreamError(
-                f"Volcengine rejected the request signature or access key ({code}); check "
-                + (
-                    "the account's keys in VOLCENGINE_ACCOUNTS"
-                    if settings.VOLCENGINE_ACCOUNTS
-                    else "VOLCENGINE_ACCESS_KEY and VOLCENGINE_SECRET_KEY"
-                ),
-                code=code,
-                account_down=True,
-            )
-        return UpstreamError(
-            f"Volcengine gateway error {code}: {gateway.get('Message', '')}",
-            code=code,
-            retryable=code in RETRYABLE_GATEWAY,
-            throttled=code in {"RequestLimitExceeded", "FlowLimitExceeded"},
-        )
-    return None
-
-
-def error_from_exception(exc: Exception) -> UpstreamError:
-    """The SDK raises a bare Exception: its text is the bytes repr of a non-200 body, or the text of
-    a connection error or timeout."""
-    text = str(exc)
-    try:
-        raw = ast.literal_eval(text)
-        body = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
-    except (ValueError, SyntaxError, TypeError, UnicodeDecodeError):
-        body = None
-    if isinstance(body, dict):
-        error = error_from_body(body)
-        if error is not None:
-            return error
-    lowered = text.lower()
-    if "timed out" in lowered or "timeout" in lowered:
-        return UpstreamError("Jimeng did not answer in time (timeout)", code="timeout", retryable=True, in_flight=True)
-    if any(word in lowered for word in ("connection", "remote end closed", "max retries", "reset by peer")):
-        return UpstreamError("could not reach Jimeng (connection error)", code="connection_error", retryable=True)
-    return UpstreamError(f"unexpected answer from Jimeng: {text[:200]}", code="bad_response", retryable=True)
-
 
 RATIOS = ("16:9", "4:3", "1:1", "3:4", "9:16", "21:9")
 FRAMES = {5: 121, 10: 241}  # seconds -> `frames`, the only two values the video req_keys take
 
 
-def _video(id: str, label: str, resolution: str, images: tuple[int, int], ratios=RATIOS, aliases=()) -> ModelSpec:
-    return ModelSpec(
+def _video(id: str, label: str, resolution: str, images: tuple[int, int], ratios=RATIOS, aliases=()) -> VideoSpec:
+    return VideoSpec(
         id=id,
         provider="jimeng",
         label=label,
-        kind="video",
         aliases=aliases,
         durations=(5, 10),
         ratios=ratios,
@@ -202,11 +44,10 @@ def _video(id: str, label: str, resolution: str, images: tuple[int, int], ratios
 
 
 VIDEO_MODELS = (
-    ModelSpec(
+    VideoSpec(
         id="jimeng_v30",
         provider="jimeng",
         label="Jimeng 3.0 video, 720p: text-to-video, or first frame (1 image), or first and last frame (2)",
-        kind="video",
         aliases=("jimeng-video-3.0",),
         durations=(5, 10),
         ratios=RATIOS,
@@ -239,8 +80,9 @@ class JimengProvider(Provider):
     name = "jimeng"
     style = "async"
     supports_cancel = True
+    default_concurrency = 8  # images at once per key (accounts start small; an operator raises it)
     models = (
-        ModelSpec(
+        ImageSpec(
             id="jimeng_t2i_v30",
             provider="jimeng",
             label="Jimeng 3.0 text-to-image",
@@ -249,7 +91,7 @@ class JimengProvider(Provider):
             default_size=(1328, 1328),
             recommended_sizes=SIZES_1K + SIZES_2K,
         ),
-        ModelSpec(
+        ImageSpec(
             id="jimeng_t2i_v31",
             provider="jimeng",
             label="Jimeng 3.1 text-to-image",
@@ -258,7 +100,7 @@ class JimengProvider(Provider):
             default_size=(1328, 1328),
             recommended_sizes=SIZES_1K + SIZES_2K,
         ),
-        ModelSpec(
+        ImageSpec(
             id="jimeng_t2i_v40",
             provider="jimeng",
             label="Jimeng 4.0, text and up to 10 reference images",
@@ -274,7 +116,7 @@ class JimengProvider(Provider):
             options=("force_single",),
             max_images=4,
         ),
-        ModelSpec(
+        ImageSpec(
             id="jimeng_seedream46_cvtob",
             provider="jimeng",
             label="Jimeng Seedream 4.6, text and up to 14 reference images",
@@ -296,7 +138,7 @@ class JimengProvider(Provider):
     def configuration_problems(self) -> list[tuple[str, str]]:
         problems = []
         if settings.VOLCENGINE_ACCOUNTS:
-            problems += accounts_problems("VOLCENGINE_ACCOUNTS", settings.VOLCENGINE_ACCOUNTS, _CREDENTIALS)
+            problems += accounts_problems("VOLCENGINE_ACCOUNTS", settings.VOLCENGINE_ACCOUNTS, CREDENTIALS)
             if settings.VOLCENGINE_ACCESS_KEY:
                 problems.append(
                     ("warning", "VOLCENGINE_ACCOUNTS is set: VOLCENGINE_ACCESS_KEY/SECRET_KEY are not used")
@@ -310,7 +152,7 @@ class JimengProvider(Provider):
     def accounts(self) -> tuple[Account, ...]:
         """VOLCENGINE_ACCOUNTS, or the single VOLCENGINE_ACCESS_KEY/SECRET_KEY pair as a pool of one."""
         if settings.VOLCENGINE_ACCOUNTS:
-            return accounts_parse(settings.VOLCENGINE_ACCOUNTS, _CREDENTIALS)
+            return accounts_parse(settings.VOLCENGINE_ACCOUNTS, CREDENTIALS)
         return (Account("default", credentials=(settings.VOLCENGINE_ACCESS_KEY, settings.VOLCENGINE_SECRET_KEY)),)
 
     def is_configured(self) -> bool:

@@ -28,7 +28,7 @@ SYSTEM_CJK_FONTS = (
 )
 
 
-def _packaged_cjk_font() -> str | None:
+def packaged_cjk_font() -> str | None:
     try:
         from importlib.resources import files
 
@@ -38,8 +38,8 @@ def _packaged_cjk_font() -> str | None:
 
 
 @functools.lru_cache(maxsize=32)
-def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
-    candidates = [(settings.LOCAL_PROVIDER_FONT, 0), (_packaged_cjk_font(), NOTO_SC)]
+def font_at(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    candidates = [(settings.LOCAL_PROVIDER_FONT, 0), (packaged_cjk_font(), NOTO_SC)]
     candidates += [(path, NOTO_SC if "Noto" in path else 0) for path in SYSTEM_CJK_FONTS]
     for path, index in candidates:
         if not path:
@@ -74,7 +74,7 @@ def draw(*, prompt: str, width: int, height: int, seed: int, banner: str = BANNE
         pen.ellipse((x - radius, y - radius, x + radius, y + radius), outline=colour, width=max(2, radius // 10))
 
     font_size = max(10, min(width, height) // 24)
-    font = _font(font_size)
+    font = font_at(font_size)
     pen.rectangle((0, 0, width, font_size * 2), fill=(0, 0, 0))
     pen.text((font_size // 2, font_size // 2), banner, font=font, fill=(255, 210, 0))
     chars_per_line = max(8, int(width / (font_size * 0.6)) - 2)
@@ -161,7 +161,7 @@ class LocalProvider(Provider):
             raise UpstreamError("unknown local task id", code="not_found", retryable=True, resubmit=True) from None
         if time.time() < ready_at:
             return PollResult(done=False)
-        if request.kind == "video":
+        if request.output == "videos":
             return PollResult(done=True, videos=(draw_video(request, seed),))
         data = draw_png(prompt=request.prompt, width=request.width, height=request.height, seed=seed)
         return PollResult(done=True, images=(Image(data=data, content_type="image/png"),))

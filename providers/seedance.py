@@ -6,7 +6,8 @@ from __future__ import annotations
 from django.conf import settings
 
 from .ark import ArkProvider, error_from_response
-from .base import GenerationRequest, ModelSpec, PollResult, UpstreamError, Video
+from .base import GenerationRequest, PollResult, UpstreamError, Video
+from .specs import VideoSpec
 
 TASKS = "/contents/generations/tasks"
 RATIOS = ("16:9", "4:3", "1:1", "3:4", "9:16", "21:9", "adaptive")
@@ -14,11 +15,10 @@ ROLES = {1: ("first_frame",), 2: ("first_frame", "last_frame")}  # by the number
 
 
 def _model(id: str, label: str, *, durations, images=(0, 2), resolutions=("720p", "480p", "1080p"), aliases=()):
-    return ModelSpec(
+    return VideoSpec(
         id=id,
         provider="seedance",
         label=label,
-        kind="video",
         aliases=aliases,
         durations=tuple(durations),
         ratios=RATIOS,
@@ -33,6 +33,8 @@ class SeedanceProvider(ArkProvider):
     name = "seedance"
     style = "async"
     supports_cancel = True  # a queued task only: Ark cannot stop one that runs
+    default_concurrency = 2  # a video account starts at one or two at once
+    most_per_account = 2
     models = (
         _model(
             "doubao-seedance-1-0-pro-250528",

@@ -13,8 +13,9 @@ from imagetasks.capacity import DatabaseCapacity, RedisCapacity
 from imagetasks.models import ImageTask, UpstreamAccount
 from imagetasks.services import accounts as pool
 from providers.base import Account
-from providers.jimeng import visual_service
+from providers.volcengine import visual_service
 from tests.conftest import skip_on_ferretdb
+from tests.create import create_task
 
 ACCOUNTS = [Account("a", concurrency=2), Account("b", concurrency=2, weight=2), Account("c", concurrency=1)]
 
@@ -128,9 +129,8 @@ def test_with_every_account_out_of_rotation_a_task_fails_at_once_saying_why(upst
     settings.PROVIDER_MODE = "live"
     settings.VOLCENGINE_ACCOUNTS = [{"name": "only", "access_key": "AKFAKEEXAMPLE", "secret_key": "SKFAKEEXAMPLE"}]
     pool.account_take_out(provider="jimeng", name="only", reason="keys revoked (InvalidAccessKey)")
-    from imagetasks import services
 
-    task = services.task_create(user_id="u1", prompt="a cat", model="jimeng_t2i_v30")
+    task = create_task(user_id="u1", prompt="a cat", model="jimeng_t2i_v30")
     drive(task.id)
     task.refresh_from_db()
     assert task.status == "failed" and task.error_code == "no_account"

@@ -4,8 +4,8 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from imagetasks.models import WebhookDelivery
-from imagetasks.services import task_create
 from tests.conftest import skip_on_ferretdb
+from tests.create import create_task
 
 pytestmark = pytest.mark.django_db
 
@@ -18,7 +18,7 @@ def operator(client):
 
 @skip_on_ferretdb("$lookup: the task list joins each task's user (list_select_related)")
 def test_users_tasks_and_deliveries_link_to_each_other(operator):
-    task = task_create(user_id="alice", prompt="a cat")
+    task = create_task(user_id="alice", prompt="a cat")
     WebhookDelivery.objects.create(task=task, event="task.completed", url="https://hooks.example.com/x", payload={})
 
     users = operator.get("/admin/users/user/").content.decode()
@@ -36,7 +36,7 @@ def test_users_tasks_and_deliveries_link_to_each_other(operator):
 def test_the_task_list_says_what_each_column_holds(operator):
     import re
 
-    task_create(
+    create_task(
         user_id="alice",
         prompt="一只可爱的小猫咪在花园里玩耍，阳光明媚，花朵盛开，蝴蝶飞舞，远处有一座小山和一条小河流过",
     )

@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
-from imagetasks.services import task_create
+from tests.create import create_task
 from users.keys import api_key_create
 from users.models import ApiKey
 from users.services import user_create
@@ -28,7 +28,7 @@ def world(settings):
         "service": api_key_create(user_id=None, name="backend")[1],
         "none": None,
     }
-    task = task_create(user_id="alice", prompt="a cat", external_task_id="ext-1")
+    task = create_task(user_id="alice", prompt="a cat", external_task_id="ext-1")
     return {"keys": keys, "task": task.id}
 
 

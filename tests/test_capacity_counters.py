@@ -4,7 +4,7 @@ import pytest
 
 from imagetasks.capacity import DatabaseCapacity
 from imagetasks.models import CapacityCounter, ImageTask, Status
-from imagetasks.services import task_create
+from tests.create import create_task
 
 pytestmark = pytest.mark.django_db
 
@@ -18,7 +18,7 @@ def caps(settings):
 
 def _task(model="jimeng_t2i_v30"):
     size = "2048x2048" if model == "jimeng_t2i_v40" else "1328x1328"
-    return task_create(user_id="u1", prompt="p", model=model, size=size)
+    return create_task(user_id="u1", prompt="p", model=model, size=size)
 
 
 def _counts():

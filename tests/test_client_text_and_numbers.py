@@ -8,12 +8,14 @@ import io
 import json
 
 import pytest
+from django.db import connection
 from django.test import Client
 from PIL import Image
 from rest_framework.test import APIClient
 
 from imagetasks import services
 from imagetasks.models import ImageTask
+from tests.create import create_task
 from tests.drive import drive
 from users.models import User
 
@@ -70,10 +72,13 @@ def test_form_fields_paths_and_queries_are_checked_too():
     assert ImageTask.objects.count() == 0
 
 
+@pytest.mark.skipif(
+    connection.vendor == "mongodb", reason="MongoDB cannot hold a lone surrogate at all (BSON strings are UTF-8)"
+)
 def test_a_bad_string_stored_before_the_check_does_not_take_a_list_down():
     """A row written before the text check (a lone surrogate in its params) still reads: escaped."""
-    task = services.task_create(user_id="u1", prompt="a cat")
-    services.task_create(user_id="u1", prompt="a good dog")
+    task = create_task(user_id="u1", prompt="a cat")
+    create_task(user_id="u1", prompt="a good dog")
     ImageTask.objects.filter(pk=task.pk).update(params={"image_urls": ["https://x.example/\ud800"]})
     client = APIClient()
     listed = client.get("/api/v1/tasks/user/u1")
@@ -87,7 +92,7 @@ def test_a_bad_string_stored_before_the_check_does_not_take_a_list_down():
 
 def test_numbers_in_headers_and_queries_are_bounded_before_they_are_converted(settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path)
-    task = services.task_create(user_id="u1", prompt="a cat dancing", kind="video", model="jimeng_t2v_v30")
+    task = create_task(user_id="u1", prompt="a cat dancing", kind="video", model="jimeng_t2v_v30")
     drive(task.id)
     client = APIClient()
     waited = client.get(f"/api/v1/tasks/{task.id}", HTTP_PREFER="wait=" + "9" * 4400)

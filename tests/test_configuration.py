@@ -10,8 +10,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_every_environment_setting_is_in_env_example():
-    sources = (ROOT / "jimeng_server" / "settings.py").read_text()
-    names = set(re.findall(r'env\.(?:str|int|bool|float|list|dict|db_url)\(\s*"([A-Z0-9_]+)"', sources))
+    sources = _settings_sources()
+    names = set(re.findall(r'env\.(?:str|int|bool|float|list|dict|json|db_url)\(\s*"([A-Z0-9_]+)"', sources))
     documented = set(re.findall(r"^#?\s*([A-Z0-9_]+)=", (ROOT / "env.example").read_text(), re.MULTILINE))
     assert len(names) > 30
     assert names - documented == set()
@@ -98,8 +98,12 @@ def test_s3_variables_configure_signed_or_public_urls():
     assert public == "https://cdn.example.com/gallery/images/x/1-0.png"  # unsigned: a public bucket or CDN
 
 
+def _settings_sources() -> str:
+    return "\n".join(path.read_text() for path in sorted((ROOT / "jimeng_server" / "settings").glob("*.py")))
+
+
 def _names_read() -> set[str]:
-    sources = (ROOT / "jimeng_server" / "settings.py").read_text()
+    sources = _settings_sources()
     return set(re.findall(r'(?:env\.(?:str|int|bool|float|list|dict|json|db_url)|_caps)\(\s*"([A-Z0-9_]+)"', sources))
 
 
@@ -119,13 +123,16 @@ def test_every_example_value_in_the_docs_starts_the_server():
     examples = sorted(_documented_examples())
     assert len(examples) > 40 and ("UPSTREAM_CONCURRENCY", "jimeng=8,ark=8") in examples
     script = (
-        "import json, os, runpy, sys\n"
+        "import importlib, json, os, sys\n"
+        "sys.path.insert(0, '.')\n"
         "failed = []\n"
         "for name, value in json.loads(sys.argv[1]):\n"
         "    before = dict(os.environ)\n"
         "    os.environ[name] = value\n"
         "    try:\n"
-        "        runpy.run_path('jimeng_server/settings.py')\n"
+        "        for module in [m for m in sys.modules if m.startswith('jimeng_server')]:\n"
+        "            del sys.modules[module]\n"
+        "        importlib.import_module('jimeng_server.settings')\n"
         "    except Exception as exc:\n"
         "        failed.append(f'{name}={value}: {exc!r}')\n"
         "    os.environ.clear(); os.environ.update(before)\n"

@@ -17,6 +17,7 @@ from imagetasks import services
 from imagetasks.models import ImageTask, Status
 from jimeng_server.errors import DomainError
 from tests.conftest import skip_on_ferretdb
+from tests.create import create_task
 from users import credits
 from users.models import CreditEntry, User
 
@@ -58,7 +59,9 @@ def _complete(task_id: str, images: int = 1) -> bool:
     claimed = services.task_claim(task_id=task_id)
     if claimed is None:
         return False
-    return services.task_complete(task=claimed, images=[{"name": f"{task_id}-{n}.png"} for n in range(images)])
+    return services.task_complete(
+        task=claimed, result={"images": [{"name": f"{task_id}-{n}.png"} for n in range(images)]}
+    )
 
 
 def _fail(task_id: str) -> bool:
@@ -94,10 +97,14 @@ def _settled(user_id: str) -> None:
     totals = _invariant(user_id)
     assert totals["reserved"] == 0, totals
     completed = ImageTask.objects.filter(user_id=user_id, status=Status.COMPLETED)
-    assert totals["charge"] == sum(task.delivered_count for task in completed), totals
+    assert totals["charge"] == sum(_delivered(task) for task in completed), totals
     for task in completed:
         charged = CreditEntry.objects.filter(key=f"{task.credits_reservation}:charge").values_list("amount", flat=True)
-        assert list(charged) == [task.delivered_count], task.id
+        assert list(charged) == [_delivered(task)], task.id
+
+
+def _delivered(task: ImageTask) -> int:
+    return len(task.result["images"])
 
 
 def _user(balance: int) -> str:
@@ -109,7 +116,7 @@ def _user(balance: int) -> str:
 
 def test_concurrent_retries_of_a_canceled_task_release_only_their_own_reservations():
     user = _user(100)
-    tasks = [services.task_create(user_id=user, prompt=f"retry race {n}").id for n in range(8)]
+    tasks = [create_task(user_id=user, prompt=f"retry race {n}").id for n in range(8)]
     for task_id in tasks:
         services.task_cancel(task_id=task_id)
     for task_id in tasks:
@@ -143,7 +150,7 @@ def test_the_credit_invariant_holds_whatever_interleaves(start, round_):
     user = _user(100)
     tasks = []
     for state in start:
-        task_id = services.task_create(user_id=user, prompt=f"a {state} task", model=MODEL).id
+        task_id = create_task(user_id=user, prompt=f"a {state} task", model=MODEL).id
         {"canceled": lambda t: services.task_cancel(task_id=t), "failed": _fail, "completed": _complete}.get(
             state, lambda t: None
         )(task_id)
@@ -153,7 +160,7 @@ def test_the_credit_invariant_holds_whatever_interleaves(start, round_):
     def call(operation: str, which: int):
         task_id = tasks[which % len(tasks)]
         return {
-            "create": lambda: services.task_create(user_id=user, prompt="made in the race", model=MODEL),
+            "create": lambda: create_task(user_id=user, prompt="made in the race", model=MODEL),
             "cancel": lambda: services.task_cancel(task_id=task_id),
             "retry": lambda: services.task_retry(task_id=task_id),
             "complete": lambda: _complete(task_id),

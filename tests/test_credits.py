@@ -7,6 +7,7 @@ import pytest
 from imagetasks import services
 from imagetasks.models import ImageTask, Status
 from jimeng_server.errors import PaymentRequired
+from tests.create import create_task
 from tests.drive import drive
 from users import credits
 from users.models import CreditEntry, User
@@ -37,7 +38,7 @@ def _ledger(user_id: str) -> dict[str, int]:
 
 def test_without_a_balance_nothing_is_reserved_or_recorded():
     User.objects.create(id="u1")
-    task = services.task_create(user_id="u1", prompt="a cat")
+    task = create_task(user_id="u1", prompt="a cat")
     drive(task.id)
     assert ImageTask.objects.get(pk=task.id).credits_reserved == 0
     assert CreditEntry.objects.count() == 0
@@ -46,14 +47,14 @@ def test_without_a_balance_nothing_is_reserved_or_recorded():
 
 def test_a_completed_task_is_charged_once_and_a_failed_one_released(settings):
     user = _user(10)
-    task = services.task_create(user_id=user, prompt="a cat")
+    task = create_task(user_id=user, prompt="a cat")
     assert credits.credits_balance(user_id=user) == {"enabled": True, "balance": 9, "reserved": 1}
     drive(task.id)
     assert ImageTask.objects.get(pk=task.id).status == Status.COMPLETED
     credits.credits_settle(reservation=task.credits_reservation, delivered=1)  # a repeat changes nothing
     assert credits.credits_balance(user_id=user) == {"enabled": True, "balance": 9, "reserved": 0}
     settings.LOCAL_PROVIDER_FAILURE_RATE = 1.0
-    failing = services.task_create(user_id=user, prompt="a dog")
+    failing = create_task(user_id=user, prompt="a dog")
     drive(failing.id)
     assert ImageTask.objects.get(pk=failing.id).status == Status.FAILED
     assert credits.credits_balance(user_id=user) == {"enabled": True, "balance": 9, "reserved": 0}
@@ -63,28 +64,28 @@ def test_a_completed_task_is_charged_once_and_a_failed_one_released(settings):
 def test_a_multi_image_model_reserves_its_most_and_is_charged_per_image_delivered(settings):
     settings.MODEL_PRICES = {"jimeng_t2i_v40": 3}
     user = _user(100)
-    task = services.task_create(user_id=user, prompt="a cat", model="jimeng_t2i_v40", size="2048x2048")
+    task = create_task(user_id=user, prompt="a cat", model="jimeng_t2i_v40", size="2048x2048")
     assert task.credits_reserved == 3 * 4
     ended = ImageTask.objects.get(pk=task.id)
     services.task_claim(task_id=task.id)
     ended = ImageTask.objects.get(pk=task.id)
-    assert services.task_complete(task=ended, images=[{"name": "a.png"}, {"name": "b.png"}])
+    assert services.task_complete(task=ended, result={"images": [{"name": "a.png"}, {"name": "b.png"}]})
     assert credits.credits_balance(user_id=user) == {"enabled": True, "balance": 100 - 6, "reserved": 0}
     assert _ledger(user) == {"grant": 100, "reserve": 12, "charge": 6, "release": 6}
 
 
 def test_a_short_balance_is_402_and_creates_nothing():
     user = _user(1)
-    services.task_create(user_id=user, prompt="one")
+    create_task(user_id=user, prompt="one")
     with pytest.raises(PaymentRequired) as refused:
-        services.task_create(user_id=user, prompt="two")
+        create_task(user_id=user, prompt="two")
     assert "balance is 0" in refused.value.message
     assert ImageTask.objects.filter(user_id=user).count() == 1
 
 
 def test_cancel_releases_and_an_operators_retry_reserves_again():
     user = _user(5)
-    task = services.task_create(user_id=user, prompt="a cat")
+    task = create_task(user_id=user, prompt="a cat")
     services.task_cancel(task_id=task.id)
     assert credits.credits_balance(user_id=user)["balance"] == 5
     services.task_retry(task_id=task.id)
@@ -117,7 +118,7 @@ def test_the_reconciler_settles_what_a_crash_left_open(settings):
     settings.CREDITS_ORPHAN_SECONDS = 0
     user = _user(10)
     orphan, _ = credits.credits_reserve(user_id=user, task_id="never-written", model="jimeng_t2i_v30", amount=2)
-    task = services.task_create(user_id=user, prompt="a cat")
+    task = create_task(user_id=user, prompt="a cat")
     drive(task.id)
     # The task completed, but its settlement was lost (a crash after the status changed):
     CreditEntry.objects.filter(task_id=task.id).exclude(kind="reserve").delete()
@@ -135,7 +136,7 @@ def test_the_reconciler_settles_what_a_crash_left_open(settings):
 def test_usage_sums_charges_per_model_and_day():
     user = _user(10)
     for prompt in ("a", "b"):
-        drive(services.task_create(user_id=user, prompt=prompt).id)
+        drive(create_task(user_id=user, prompt=prompt).id)
     usage = credits.credits_usage(user_id=user)
     assert usage["balance"] == 8 and usage["reserved"] == 0 and usage["charged"] == 2
     assert list(usage["charged_by_model"].values()) == [2]
@@ -145,13 +146,13 @@ def test_usage_sums_charges_per_model_and_day():
 def test_a_video_is_charged_its_price_once_when_its_mp4_is_stored(settings):
     settings.MODEL_PRICES = {"jimeng_t2v_v30": 5}
     user = _user(12)
-    task = services.task_create(user_id=user, prompt="a cat dancing", kind="video", model="jimeng_t2v_v30")
+    task = create_task(user_id=user, prompt="a cat dancing", kind="video", model="jimeng_t2v_v30")
     assert task.credits_reserved == 5
     drive(task.id)
     done = ImageTask.objects.get(pk=task.id)
     assert done.status == Status.COMPLETED and len(done.result["videos"]) == 1
     assert credits.credits_balance(user_id=user) == {"enabled": True, "balance": 7, "reserved": 0}
     with pytest.raises(PaymentRequired):  # 7 left: one more video, not two
-        services.task_create(user_id=user, prompt="two", kind="video", model="jimeng_t2v_v30")
-        services.task_create(user_id=user, prompt="three", kind="video", model="jimeng_t2v_v30")
+        create_task(user_id=user, prompt="two", kind="video", model="jimeng_t2v_v30")
+        create_task(user_id=user, prompt="three", kind="video", model="jimeng_t2v_v30")
     assert _ledger(user) == {"grant": 12, "reserve": 10, "charge": 5}

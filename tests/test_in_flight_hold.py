@@ -8,6 +8,7 @@ import pytest
 
 from imagetasks import services
 from imagetasks.models import ImageTask, Status
+from tests.create import create_task
 from tests.fakes.upstream import Fault
 
 pytestmark = pytest.mark.django_db
@@ -34,7 +35,7 @@ def capped(request, upstream_settings, fake_upstream):
 
 
 def _new(prompt: str) -> ImageTask:
-    return services.task_create(user_id="user_123", prompt=prompt, model="jimeng_t2i_v30", size="1328x1328")
+    return create_task(user_id="user_123", prompt=prompt, model="jimeng_t2i_v30", size="1328x1328")
 
 
 def test_a_timed_out_submit_keeps_its_slot_while_the_upstream_may_generate(capped, fake_upstream):

@@ -6,7 +6,8 @@ import time
 import pytest
 
 from providers.base import GenerationRequest, UpstreamError
-from providers.jimeng import JimengProvider, error_from_exception, visual_service
+from providers.jimeng import JimengProvider
+from providers.volcengine import error_from_exception, visual_service
 from tests.fakes.upstream import Fault
 
 
@@ -97,7 +98,7 @@ def test_wrong_secret_key_is_a_final_auth_failure(upstream_settings, fake_upstre
 def test_the_sdk_singleton_trap_cannot_unconfigure_us(upstream_settings, fake_upstream):
     from volcengine.visual.VisualService import VisualService
 
-    assert visual_service().service_info.host == fake_upstream.host
+    assert visual_service(JimengProvider().accounts()[0]).service_info.host == fake_upstream.host
     VisualService()  # somebody else's code: resets host, scheme and keys of the shared instance
     assert JimengProvider().submit(_request()).isdigit()
     assert fake_upstream.state.signature_failures == 0

@@ -10,6 +10,7 @@ import requests
 from rest_framework.test import APIClient
 
 from tests.conftest import skip_on_ferretdb
+from tests.create import create_task
 from users.keys import api_key_create
 from users.services import user_create
 
@@ -88,7 +89,7 @@ def test_a_counter_left_off_by_a_crash_is_set_right_by_the_reconciler(settings):
     from users.models import UsageCounter
 
     settings.USER_MAX_ACTIVE_TASKS = 3
-    task = services.task_create(user_id="bob", prompt="a cat")
+    task = create_task(user_id="bob", prompt="a cat")
     # A crash between a task's end and its give-back leaves the counter one too high.
     UsageCounter.objects.filter(pk="active|bob").update(value=3, updated_at=timezone.now() - timedelta(hours=1))
     assert services.active_counters_resync(timezone.now() - timedelta(minutes=1)) == 1

@@ -3,12 +3,12 @@ Python requirements (Noto Sans CJK, SIL OFL 1.1), not from the system."""
 
 from PIL import ImageFont
 
-from providers.local import _font, _packaged_cjk_font
+from providers.local import font_at, packaged_cjk_font
 
 
 def test_the_packaged_cjk_font_draws_chinese():
-    assert _packaged_cjk_font() is not None
-    font = _font(40)
+    assert packaged_cjk_font() is not None
+    font = font_at(40)
     assert isinstance(font, ImageFont.FreeTypeFont)
     assert font.getname()[0] == "Noto Sans CJK SC"
     # Missing glyphs would all draw the same box ("tofu"); real ones differ from it and each other.

@@ -8,9 +8,10 @@ import re
 import pytest
 from rest_framework.test import APIClient
 
-from imagetasks import services, storage
+from imagetasks import storage
 from imagetasks.models import ImageTask, StoredFile
 from providers.base import Image
+from tests.create import create_task
 from tests.drive import drive
 
 pytestmark = pytest.mark.django_db
@@ -28,7 +29,7 @@ def _png() -> bytes:
 
 def test_names_carry_128_random_bits_and_a_guess_finds_nothing(settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path)
-    mine, theirs = (services.task_create(user_id=user, prompt="a cat").id for user in ("alice", "bob"))
+    mine, theirs = (create_task(user_id=user, prompt="a cat").id for user in ("alice", "bob"))
     drive(mine)
     drive(theirs)
     client = APIClient()
@@ -46,7 +47,7 @@ def test_an_earlier_attempts_outputs_are_neither_kept_nor_served(
     settings, tmp_path, django_capture_on_commit_callbacks
 ):
     settings.MEDIA_ROOT = str(tmp_path)
-    task = services.task_create(user_id="alice", prompt="a cat")
+    task = create_task(user_id="alice", prompt="a cat")
     earlier = storage.outputs_store(task_id=task.id, attempt=1, images=[Image(data=_png())])["images"][0]["name"]
     assert (tmp_path / earlier).exists()  # stored by an attempt that then failed (say, at its last frame)
     ImageTask.objects.filter(pk=task.pk).update(attempts=1)

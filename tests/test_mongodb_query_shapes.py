@@ -14,6 +14,7 @@ from django.test import RequestFactory
 from imagetasks import selectors, services
 from imagetasks.capacity import DatabaseCapacity
 from imagetasks.models import ImageTask
+from tests.create import create_task
 from tests.drive import drive
 from users import selectors as user_selectors
 from users import services as user_services
@@ -78,8 +79,8 @@ def _product_workflows(settings):
     user = user_services.user_create(email="ops@example.com", name="Ops", user_id="u1")
     user_services.user_update(user_id="u1", name="Ops 2", email="ops2@example.com", set_email=True)
     user_selectors.user_get_by_email(email="ops2@example.com")
-    first = services.task_create(user_id="u1", prompt="a cat", external_task_id="order-1")
-    second = services.task_create(user_id="u2", prompt="a dog")
+    first = create_task(user_id="u1", prompt="a cat", external_task_id="order-1")
+    second = create_task(user_id="u2", prompt="a dog")
     DatabaseCapacity().acquire(first)
     drive(first.id)
     DatabaseCapacity().release(first)

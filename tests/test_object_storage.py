@@ -23,6 +23,7 @@ from imagetasks import services
 from imagetasks import storage as task_storage
 from imagetasks.models import ImageTask
 from providers.base import Image as GeneratedImage
+from tests.create import create_task
 
 from .stack import S3Server
 
@@ -144,7 +145,7 @@ def storage(request, settings, tmp_path):
 
 
 def _completed(user: str, finished_days_ago: float, reference: bytes | None = None) -> ImageTask:
-    task = services.task_create(user_id=user, prompt="a kept cat")
+    task = create_task(user_id=user, prompt="a kept cat")
     if reference is not None:
         default_storage.save(f"uploads/{task.id}/0.png", io.BytesIO(reference))
     images = task_storage.outputs_store(task_id=task.id, attempt=1, images=[GeneratedImage(data=_png())])["images"]

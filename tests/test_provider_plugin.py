@@ -3,6 +3,7 @@ a task end to end through the real worker; its models are in the catalog."""
 
 import pytest
 
+from imagetasks import kinds
 from providers import registry
 
 
@@ -26,5 +27,5 @@ def test_a_provider_from_the_test_tree_runs_a_task_end_to_end(make_stack, settin
 def test_the_catalog_is_what_the_listed_modules_declare(settings):
     settings.PROVIDER_MODULES = ["tests.fakes.echo_provider"]
     assert registry.provider_names() == ["local", "echo"]
-    assert registry.model_names() == ["echo-v1"]
-    assert registry.model_resolve("ECHO").id == "echo-v1"
+    assert kinds.model_names() == ["echo-v1"]
+    assert kinds.model_resolve("ECHO").id == "echo-v1"

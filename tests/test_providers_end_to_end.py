@@ -6,7 +6,7 @@ import io
 import pytest
 from PIL import Image
 
-from providers.registry import catalog
+from imagetasks.kinds import catalog
 from tests.conftest import skip_on_ferretdb, upstream_env
 
 pytestmark = pytest.mark.stack

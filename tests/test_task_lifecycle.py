@@ -10,13 +10,14 @@ from imagetasks import services
 from imagetasks.models import ImageTask, Status
 from providers import registry
 from providers.base import UpstreamError
+from tests.create import create_task
 from tests.drive import drive
 
 pytestmark = pytest.mark.django_db
 
 
 def _new(**kwargs):
-    return services.task_create(user_id="user_123", prompt="a cat", **kwargs)
+    return create_task(user_id="user_123", prompt="a cat", **kwargs)
 
 
 def test_create_only_writes_the_row_into_the_outbox(django_capture_on_commit_callbacks, sent):
@@ -125,7 +126,7 @@ def test_a_stale_worker_cannot_finish_a_reclaimed_task():
     second = services.task_claim(task_id=task.id)
     assert second.attempts == 2
     assert services.task_fail(task=first, code="x", message="stale") is False
-    assert services.task_complete(task=second, images=[]) is True
+    assert services.task_complete(task=second, result={"images": []}) is True
 
 
 def test_retryable_errors_back_off_then_fail(monkeypatch, settings):
@@ -312,7 +313,7 @@ def test_a_submission_whose_worker_died_before_recording_it_is_polled_not_sent_a
 ):
     settings.CAPACITY_REDIS_URL = redis_url  # a deployment with a shared Redis (the journal)
     settings.OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.0/8"]
-    task = services.task_create(user_id="u1", prompt="submitted once", model="jimeng_t2i_v30")
+    task = create_task(user_id="u1", prompt="submitted once", model="jimeng_t2i_v30")
 
     def killed(*args, **kwargs):  # the upstream has accepted it; the database write never happens
         raise _WorkerKilled

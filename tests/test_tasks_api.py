@@ -5,9 +5,8 @@ import re
 import pytest
 from rest_framework.test import APIClient
 
-from imagetasks import services
+from imagetasks import kinds, services
 from imagetasks.models import ImageTask, Status
-from providers import registry
 from tests.drive import drive
 
 pytestmark = pytest.mark.django_db
@@ -195,7 +194,7 @@ def test_models_health_schema_docs(client):
     health = client.get("/health").json()
     assert health["success"] is True
     assert health["data"]["local_mode"] is True
-    upstreams = sorted({spec.provider for spec in registry.catalog()})
+    upstreams = sorted({spec.provider for spec in kinds.catalog()})
     assert health["data"]["providers"] == dict.fromkeys(upstreams, "local placeholder")
     assert health["data"]["broker"] == "filesystem"
 

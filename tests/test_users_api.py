@@ -6,7 +6,7 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from imagetasks.models import ImageTask
-from imagetasks.services import task_create
+from tests.create import create_task
 from users.models import User
 from users.services import user_delete
 
@@ -66,7 +66,7 @@ def test_update_to_taken_email_conflicts(client):
 
 
 def test_unknown_user_id_on_a_task_creates_that_user(client):
-    task_create(user_id="user_123", prompt="a cat")
+    create_task(user_id="user_123", prompt="a cat")
     user = client.get(f"{USERS}/user_123").json()["data"]
     assert user == {**user, "id": "user_123", "email": None, "name": ""}
     # The implicit user can be given an email later, and later tasks keep belonging to them.
@@ -76,26 +76,26 @@ def test_unknown_user_id_on_a_task_creates_that_user(client):
 
 @pytest.mark.django_db(transaction=True)  # autocommit, as a request runs
 def test_a_known_users_task_is_one_statement_and_a_vanished_user_is_made_again():
-    first = task_create(user_id="n1", prompt="x")
+    first = create_task(user_id="n1", prompt="x")
     with CaptureQueriesContext(connection) as queries:
-        task_create(user_id="n1", prompt="y")
+        create_task(user_id="n1", prompt="y")
     # Where the database checks the foreign key, the INSERT is the check; elsewhere a lookup first.
     user_reads = [query["sql"] for query in queries.captured_queries if "users_user" in query["sql"]]
     assert len(user_reads) == (0 if connection.features.supports_foreign_keys else 1), user_reads
     user_delete(user_id="n1")  # their tasks go with them
     assert not ImageTask.objects.filter(pk=first.pk).exists()
-    again = task_create(user_id="n1", prompt="z")  # the INSERT is refused: the user is made, then it
+    again = create_task(user_id="n1", prompt="z")  # the INSERT is refused: the user is made, then it
     assert User.objects.filter(pk="n1").exists()
     assert list(ImageTask.objects.filter(user_id="n1").values_list("id", flat=True)) == [again.id]
 
 
 def test_several_users_without_email(client):
-    task_create(user_id="a1", prompt="x")
-    task_create(user_id="a2", prompt="y")  # no unique clash between two missing emails
+    create_task(user_id="a1", prompt="x")
+    create_task(user_id="a2", prompt="y")  # no unique clash between two missing emails
 
 
 def test_deleting_a_user_deletes_their_tasks(client):
-    task_create(user_id="u9", prompt="x")
+    create_task(user_id="u9", prompt="x")
     assert ImageTask.objects.filter(user_id="u9").count() == 1
     client.delete(f"{USERS}/u9")
     assert ImageTask.objects.filter(user_id="u9").count() == 0

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from imagetasks import services
 from imagetasks.models import ImageTask, Status
+from tests.create import create_task
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +24,7 @@ def cap_of_one(settings):
 
 
 def _new(prompt="a cat"):
-    return services.task_create(user_id="user_123", prompt=prompt)
+    return create_task(user_id="user_123", prompt=prompt)
 
 
 def _waiting(task_id) -> bool:

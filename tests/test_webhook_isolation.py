@@ -13,6 +13,7 @@ from django.utils import timezone
 from imagetasks import services
 from imagetasks.models import WebhookDelivery
 from imagetasks.services.webhooks import host_slots, webhook_deliver, webhooks_reconcile
+from tests.create import create_task
 from tests.drive import drive
 from tests.fakes.receiver import TrickleReceiver, WebhookReceiver
 
@@ -63,7 +64,7 @@ def test_a_delivery_whose_first_message_was_lost_is_still_sent(
 ):
     sent = []
     monkeypatch.setattr("imagetasks.services.scheduling.send", lambda name, args, **kw: sent.append(args[0]))
-    task = services.task_create(user_id="u1", prompt="a cat", webhook_url=receiver.url)
+    task = create_task(user_id="u1", prompt="a cat", webhook_url=receiver.url)
     with django_capture_on_commit_callbacks(execute=False):
         drive(task.id)
     sent.clear()  # the message that was to send it is lost (on MongoDB it went out at once)
@@ -81,7 +82,7 @@ def test_a_delivery_whose_first_message_was_lost_is_still_sent(
 @pytest.mark.django_db
 def test_a_busy_receiver_host_is_not_tried_beyond_its_bound(receiver, settings, django_capture_on_commit_callbacks):
     settings.WEBHOOK_MAX_IN_FLIGHT_PER_HOST = 1
-    task = services.task_create(user_id="u1", prompt="a cat", webhook_url=receiver.url)
+    task = create_task(user_id="u1", prompt="a cat", webhook_url=receiver.url)
     with django_capture_on_commit_callbacks(execute=False):
         services.task_cancel(task_id=task.id)
     delivery = WebhookDelivery.objects.get()
@@ -120,7 +121,7 @@ def test_a_large_2xx_answer_counts_as_delivered(settings, django_capture_on_comm
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/hook"
-        task = services.task_create(user_id="u1", prompt="a cat", webhook_url=url)
+        task = create_task(user_id="u1", prompt="a cat", webhook_url=url)
         with django_capture_on_commit_callbacks(execute=False):
             services.task_cancel(task_id=task.id)
         delivery = WebhookDelivery.objects.get()

@@ -9,6 +9,7 @@ from rest_framework.test import APIClient
 from imagetasks import services
 from imagetasks.models import ImageTask, WebhookDelivery
 from imagetasks.services.webhooks import webhook_deliver, webhook_dispatch, webhook_redeliver
+from tests.create import create_task
 from tests.drive import drive
 from tests.fakes.receiver import WebhookReceiver, signature_valid
 
@@ -35,7 +36,7 @@ def _deliver_all():
 
 
 def test_completed_task_is_posted_signed(receiver, django_capture_on_commit_callbacks):
-    task = services.task_create(user_id="u1", prompt="a cat", webhook_url=receiver.url)
+    task = create_task(user_id="u1", prompt="a cat", webhook_url=receiver.url)
     with django_capture_on_commit_callbacks(execute=False):
         drive(task.id)
     _deliver_all()
@@ -56,7 +57,7 @@ def test_completed_task_is_posted_signed(receiver, django_capture_on_commit_call
 
 def test_receiver_down_then_up(receiver, django_capture_on_commit_callbacks):
     receiver.up = False
-    task = services.task_create(user_id="u1", prompt="a cat", webhook_url=receiver.url)
+    task = create_task(user_id="u1", prompt="a cat", webhook_url=receiver.url)
     with django_capture_on_commit_callbacks(execute=False):
         services.task_cancel(task_id=task.id)
     delivery = WebhookDelivery.objects.get()
@@ -75,7 +76,7 @@ def test_receiver_down_then_up(receiver, django_capture_on_commit_callbacks):
 def test_gives_up_after_the_window_and_redeliver_sends_again(receiver, settings, django_capture_on_commit_callbacks):
     settings.WEBHOOK_RETRY_WINDOW_SECONDS = 0
     receiver.up = False
-    task = services.task_create(user_id="u1", prompt="a cat", webhook_url=receiver.url)
+    task = create_task(user_id="u1", prompt="a cat", webhook_url=receiver.url)
     with django_capture_on_commit_callbacks(execute=False):
         services.task_cancel(task_id=task.id)
         delivery = WebhookDelivery.objects.get()
@@ -91,7 +92,7 @@ def test_gives_up_after_the_window_and_redeliver_sends_again(receiver, settings,
 
 
 def test_a_terminal_event_is_recorded_once(receiver):
-    task = services.task_create(user_id="u1", prompt="a cat", webhook_url=receiver.url)
+    task = create_task(user_id="u1", prompt="a cat", webhook_url=receiver.url)
     ImageTask.objects.filter(pk=task.id).update(status="failed", webhook_due=True)  # as if we crashed right here
     assert webhook_dispatch(task_id=task.id) is not None  # the reconciler's call
     assert webhook_dispatch(task_id=task.id) is None  # and never twice
@@ -99,7 +100,7 @@ def test_a_terminal_event_is_recorded_once(receiver):
 
 
 def test_all_events_include_processing(receiver, django_capture_on_commit_callbacks):
-    task = services.task_create(user_id="u1", prompt="a cat", webhook_url=receiver.url, webhook_events="all")
+    task = create_task(user_id="u1", prompt="a cat", webhook_url=receiver.url, webhook_events="all")
     with django_capture_on_commit_callbacks(execute=False):
         drive(task.id)
     assert list(WebhookDelivery.objects.order_by("created_at").values_list("event", flat=True)) == [

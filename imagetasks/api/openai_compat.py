@@ -20,13 +20,15 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from jimeng_server.api import FieldsBuiltOnce, FormParser, MultiPartParser, error_responses
+from jimeng_server.api import FormParser, MultiPartParser, error_responses
 from jimeng_server.auth import principal
 from jimeng_server.errors import InvalidInput
+from jimeng_server.fastpath import FieldsBuiltOnce
 from jimeng_server.ids import new_id
 from users.models import USER_ID_PATTERN
 
 from .. import selectors, services, storage
+from ..kinds import TaskRequest
 from ..models import Status
 from .serializers import USER_ID_MESSAGE
 from .waiting import answer_when_done
@@ -177,11 +179,16 @@ class ImageGenerationsView(_OpenAIView):
         query.is_valid(raise_exception=True)
         data = query.validated_data
         task = services.task_create(
-            user_id=self._user(request, data),
-            prompt=data["prompt"],
-            model=_model(data.get("model", "")),
-            size=_size(data.get("size", "")),
-            quality="hd" if data.get("quality") in ("hd", "high") else "standard",
+            TaskRequest(
+                kind="image",
+                user_id=self._user(request, data),
+                prompt=data["prompt"],
+                model=_model(data.get("model", "")),
+                options={
+                    "size": _size(data.get("size", "")),
+                    "quality": "hd" if data.get("quality") in ("hd", "high") else "standard",
+                },
+            )
         )
         return self._answer(request, task, data)
 
@@ -208,13 +215,16 @@ class ImageEditsView(_OpenAIView):
         names = storage.uploads_save(task_id=task_id, uploads=list(zip(files, extensions, strict=True)))
         try:
             task = services.task_create(
-                user_id=user_id,
-                prompt=data["prompt"],
-                model=_model(data.get("model", ""), default=settings.OPENAI_EDIT_MODEL),
-                size=_size(data.get("size", "")),
-                reference_images=[storage.file_url(name, request) for name in names],
-                reference_images_ours=True,
-                task_id=task_id,
+                TaskRequest(
+                    kind="image",
+                    user_id=user_id,
+                    prompt=data["prompt"],
+                    model=_model(data.get("model", ""), default=settings.OPENAI_EDIT_MODEL),
+                    reference_images=tuple(storage.file_url(name, request) for name in names),
+                    references_ours=True,
+                    task_id=task_id,
+                    options={"size": _size(data.get("size", ""))},
+                )
             )
         except Exception:
             storage.files_delete(names)  # nothing half-written

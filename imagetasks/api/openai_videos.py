@@ -21,17 +21,18 @@ from rest_framework import serializers
 from rest_framework.renderers import BaseRenderer
 from rest_framework.response import Response
 
-from jimeng_server.api import FieldsBuiltOnce, FormParser, JSONParser, JSONRenderer, MultiPartParser, error_responses
+from jimeng_server.api import FormParser, JSONParser, JSONRenderer, MultiPartParser, error_responses
 from jimeng_server.auth import principal
 from jimeng_server.errors import InvalidInput, NotFound
+from jimeng_server.fastpath import FieldsBuiltOnce
 from jimeng_server.ids import new_id
 from jimeng_server.numbers import query_int
-from providers import registry
-from providers.videos import video_size
 from users.models import USER_ID_PATTERN
 
 from .. import cadence, selectors, services, storage
-from ..models import ImageTask, Kind, Status
+from ..kinds import TaskRequest, kind_get, model_for_images, model_resolve
+from ..kinds.video import frame_size
+from ..models import ImageTask, Status
 from .openai_compat import _checked_extension, _OpenAIView
 from .serializers import USER_ID_MESSAGE
 
@@ -57,7 +58,7 @@ class VideoRequest(FieldsBuiltOnce, serializers.Serializer):
 def _spec(name: str, images: int):
     if not name or name.lower().startswith("sora"):
         name = settings.DEFAULT_VIDEO_MODEL
-    return registry.model_for_images(registry.model_resolve(name, "video"), images)
+    return model_for_images(model_resolve(name, "video"), images)
 
 
 def _nearest(wanted: float, offered, key=float):
@@ -108,7 +109,7 @@ def video_object(task: ImageTask, request=None) -> dict:
     if videos:
         size = f"{videos[0]['width']}x{videos[0]['height']}"
     else:
-        width, height = video_size(params.get("resolution", "720p"), params.get("aspect_ratio"))
+        width, height = frame_size(params)
         size = f"{width}x{height}"
     progress = {Status.PENDING: 0, Status.COMPLETED: 100}.get(task.status)
     if progress is None:
@@ -142,7 +143,7 @@ def video_object(task: ImageTask, request=None) -> dict:
 
 def _owned_video(request, video_id: str) -> ImageTask:
     task = selectors.task_get(task_id=video_id, owner=principal(request).owner_filter())
-    if task.kind != Kind.VIDEO:
+    if kind_get(task.kind).output != "videos":
         raise NotFound(f"Video '{video_id}' not found.")
     return task
 
@@ -166,14 +167,16 @@ class VideosView(_OpenAIView):
         try:
             spec = _spec(data.get("model", ""), len(references))
             task = services.task_create(
-                user_id=user_id,
-                prompt=data["prompt"],
-                model=spec.id,
-                kind="video",
-                reference_images=references,
-                reference_images_ours=bool(stored),
-                task_id=task_id,
-                **_mapped(spec, data.get("seconds"), data.get("size", "")),
+                TaskRequest(
+                    kind="video",
+                    user_id=user_id,
+                    prompt=data["prompt"],
+                    model=spec.id,
+                    reference_images=tuple(references),
+                    references_ours=bool(stored),
+                    task_id=task_id,
+                    options=_mapped(spec, data.get("seconds"), data.get("size", "")),
+                )
             )
         except Exception:
             storage.files_delete(stored)  # nothing half-written
@@ -193,7 +196,7 @@ class VideosView(_OpenAIView):
         except ValueError as exc:
             raise InvalidInput(str(exc)) from None
         user_id = principal(request).user_id or request.query_params.get("user") or "openai"
-        tasks = selectors.task_list_for_user(user_id=user_id, kind=Kind.VIDEO)
+        tasks = selectors.task_list_for_user(user_id=user_id, kind="video")
         after = request.query_params.get("after")
         if after:
             tasks = tasks.filter(id__lt=after)

@@ -1,74 +1,56 @@
-"""Shapes of the task API: what a create request may carry; and, for the OpenAPI schema, how a task
+"""Shapes of the task API: what a create request may carry — the fields every kind shares and each
+kind's own (imagetasks/kinds), unknown ones refused by name — and, for the OpenAPI schema, how a task
 reads (the reading itself is imagetasks/representation.py)."""
 
-from django.core.validators import URLValidator
+from __future__ import annotations
+
+from functools import cache
+
 from rest_framework import serializers
 
-from jimeng_server.api import FieldsBuiltOnce
-from users.models import USER_ID_PATTERN
+from jimeng_server.api import StrictFields
+from jimeng_server.fastpath import FieldsBuiltOnce
 
+from ..kinds import TaskKind, kind_get, kinds, type_names
+from ..kinds.base import USER_ID_MESSAGE, TaskFields
 from ..models import Status
 
-USER_ID_MESSAGE = "must be 1-64 characters: letters, digits and _ . : @ - (starting with a letter or digit)."
+__all__ = ["USER_ID_MESSAGE", "create_serializer", "generic_serializer"]
 
 
-def _image_urls(most: int) -> serializers.ListField:
-    return serializers.ListField(
-        child=serializers.URLField(max_length=2048), required=False, max_length=most, allow_empty=True
-    )
+class _TaskCreate(StrictFields, FieldsBuiltOnce, TaskFields):
+    """A create of one kind: its fields, and a field of another kind refused saying whose it is."""
+
+    kind_name = ""
+
+    def unknown_field(self, name: str) -> str:
+        owners = [kind.name for kind in kinds().values() if name in kind.field_names()]
+        if owners:
+            article = "an" if self.kind_name[:1] in "aeiou" else "a"
+            return f"a field of {' and '.join(owners)} tasks; this is {article} {self.kind_name} task."
+        return "not a field of a task create."
 
 
-class _TaskFields(serializers.Serializer):
-    """What every create carries, image or video."""
-
-    user_id = serializers.RegexField(
-        USER_ID_PATTERN,
-        max_length=64,
-        error_messages={"invalid": USER_ID_MESSAGE},
-    )
-    prompt = serializers.CharField(max_length=4000)
-    model = serializers.CharField(required=False, allow_blank=True, max_length=100)
-    external_task_id = serializers.CharField(required=False, allow_blank=True, max_length=128)
-    webhook_url = serializers.URLField(
-        required=False, allow_blank=True, max_length=2048, validators=[URLValidator(schemes=["http", "https"])]
-    )
-    webhook_events = serializers.ChoiceField(choices=["terminal", "all"], required=False, default="terminal")
+@cache
+def create_serializer(kind_name: str, *, generic: bool = False) -> type[serializers.Serializer]:
+    """The request serializer of one kind's create (with the generic form's `type` when `generic`)."""
+    kind: TaskKind = kind_get(kind_name)
+    attributes = {"kind_name": kind.name, "__doc__": f"Create a task of kind {kind.name}."}
+    if generic:
+        attributes["type"] = serializers.CharField(required=False, default=kind.name)
+    name = f"{kind.name.title()}{'Generic' if generic else ''}TaskCreate"
+    return type(name, (_TaskCreate, kind.fields), attributes)
 
 
-class TaskCreateSerializer(FieldsBuiltOnce, _TaskFields):
-    size = serializers.CharField(required=False, allow_blank=True, max_length=32)
-    quality = serializers.ChoiceField(choices=["standard", "hd"], required=False, default="standard")
-    seed = serializers.IntegerField(required=False, allow_null=True, min_value=-1, max_value=2**31 - 1)
-    image_urls = _image_urls(14)
-    scale = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=100)
-    force_single = serializers.BooleanField(required=False)
-    use_pre_llm = serializers.BooleanField(required=False)
-
-
-class _VideoFields(serializers.Serializer):
-    duration = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=60)
-    aspect_ratio = serializers.CharField(required=False, allow_blank=True, max_length=16)
-    resolution = serializers.CharField(required=False, allow_blank=True, max_length=8)
-    return_last_frame = serializers.BooleanField(required=False, default=False)
-
-
-class VideoTaskCreateSerializer(FieldsBuiltOnce, _TaskFields, _VideoFields):
-    seed = serializers.IntegerField(required=False, allow_null=True, min_value=-1, max_value=2**32 - 1)
-    image_urls = _image_urls(4)
-
-
-IMAGE_TYPES = ("image", "image_generation", "text_to_image")
-VIDEO_TYPES = ("video", "video_generation", "text_to_video", "image_to_video")
-TASK_TYPES = (*IMAGE_TYPES, *VIDEO_TYPES)
-
-
-class GenericTaskCreateSerializer(TaskCreateSerializer, _VideoFields):
-    type = serializers.ChoiceField(
-        choices=TASK_TYPES,
-        required=False,
-        default="image",
-        error_messages={"invalid_choice": "'{input}' is not a task type this server runs; use 'image' or 'video'."},
-    )
+@cache
+def generic_serializer() -> type[serializers.Serializer]:
+    """The generic create as the OpenAPI schema shows it: `type`, then every kind's fields."""
+    attributes = {
+        "type": serializers.ChoiceField(choices=type_names(), required=False, default="image"),
+        "__doc__": "Create a task of any kind: `type` picks the kind, which decides the fields it takes.",
+    }
+    bases = (TaskFields, *(kind.fields for kind in kinds().values()))
+    return type("GenericTaskCreate", bases, attributes)
 
 
 # --- Response shapes, for the OpenAPI schema ----------------------------------------------------
@@ -115,7 +97,7 @@ class TaskCreatedOut(serializers.Serializer):
 
 class TaskSummaryOut(serializers.Serializer):
     task_id = serializers.CharField()
-    type = serializers.ChoiceField(choices=["image", "video"])
+    type = serializers.CharField(help_text="The task's kind: image, video, …")
     status = serializers.ChoiceField(choices=Status.values)
     message = serializers.CharField()
     provider = serializers.CharField()

@@ -18,17 +18,16 @@ from jimeng_server.numbers import digits_int
 from jimeng_server.text import json_text
 
 from .. import selectors, services
-from ..models import Kind, Status
+from ..kinds import kind_for_type, kind_get, kinds
+from ..models import Status
 from ..representation import CREATED_MESSAGE, task_detail, task_message, task_summary
 from .serializers import (
-    VIDEO_TYPES,
-    GenericTaskCreateSerializer,
     TaskCreatedOut,
-    TaskCreateSerializer,
     TaskDetailOut,
     TaskPageOut,
     TaskSummaryOut,
-    VideoTaskCreateSerializer,
+    create_serializer,
+    generic_serializer,
 )
 from .waiting import answer_when_done, status_changes
 
@@ -51,99 +50,78 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
 )
 
 
-def _create(serializer_class, request, kind: str = "image"):
-    serializer = serializer_class(data=request.data)
+def _create(request, kind_name: str | None = None):
+    """A create: parsed into the request of its kind (`kind_name`, or for the generic form the kind its
+    `type` names), then one service call."""
+    generic = kind_name is None
+    if generic:
+        kind_name = _type_of(request.data)
+    serializer = create_serializer(kind_name, generic=generic)(data=request.data)
     serializer.is_valid(raise_exception=True)
-    data = serializer.validated_data
-    if data.get("type") in VIDEO_TYPES:
-        kind = "video"
+    task_request = kind_get(kind_name).request(serializer.validated_data)
     caller = principal(request)
-    caller.check_user(data["user_id"])
-    fields = {
-        "user_id": data["user_id"],
-        "prompt": data["prompt"],
-        "model": data.get("model") or None,
-        "seed": data.get("seed"),
-        "external_task_id": data.get("external_task_id", ""),
-        "reference_images": data.get("image_urls"),
-        "webhook_url": data.get("webhook_url", ""),
-        "webhook_events": data["webhook_events"],
-    }
-    if kind == "video":
-        fields["kind"] = "video"
-        fields.update({name: data.get(name) or None for name in ("duration", "aspect_ratio", "resolution")})
-        fields["return_last_frame"] = bool(data.get("return_last_frame"))
-        # An image's knobs sent with a video (the generic form has both) reach the service, which refuses them.
-        fields.update({name: data[name] for name in ("size", "scale") if data.get(name) not in (None, "")})
-        flags = {name: data[name] for name in ("force_single", "use_pre_llm") if name in data}
-        if flags:
-            fields["flags"] = flags
-        if data.get("quality", "standard") != "standard":
-            fields["quality"] = data["quality"]
-    else:
-        fields.update(
-            {
-                "size": data.get("size") or None,
-                "quality": data["quality"],
-                "scale": data.get("scale"),
-                "flags": {name: data[name] for name in ("force_single", "use_pre_llm") if name in data},
-            }
-        )
-        # A video's knobs sent for an image (the generic form has both) reach the service, which refuses them.
-        fields.update({name: data[name] for name in ("duration", "aspect_ratio", "resolution") if data.get(name)})
-        if data.get("return_last_frame"):
-            fields["return_last_frame"] = True
+    caller.check_user(task_request.user_id)
     key = request.headers.get("Idempotency-Key", "").strip()
     if len(key) > 255:
         raise InvalidInput("Idempotency-Key may be at most 255 characters.")
-    if key:
-        # Scoped to the API key that sent it: two clients' keys cannot collide.
-        task, created = services.task_create_idempotent(idempotency_key=key, fields=fields, scope=caller.key_id or "")
+    if key:  # scoped to the API key that sent it: two clients' keys cannot collide
+        task, created = services.task_create_idempotent(
+            idempotency_key=key, request=task_request, scope=caller.key_id or ""
+        )
     else:
-        task, created = services.task_create(**fields), True
+        task, created = services.task_create(task_request), True
     body = {
         "task_id": task.id,
         "status": task.status,
-        "message": CREATED_MESSAGE,
+        "message": CREATED_MESSAGE if created else task_message(task),
         "provider": task.provider,
         "model": task.model,
     }
-    if not created:
-        body["message"] = task_message(task)
     return ok(body, status_code=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
+
+
+def _type_of(data) -> str:
+    """The generic form's `type` (the kind), before the rest of the body is read."""
+    kind_type = data.get("type", "image") if isinstance(data, dict) else "image"
+    if not isinstance(kind_type, str):
+        raise InvalidInput("type: must be a string naming a task type (e.g. 'image' or 'video').")
+    try:
+        return kind_for_type(kind_type).name
+    except InvalidInput as exc:
+        raise InvalidInput(f"type: {exc.message}") from None
 
 
 class ImageTaskCreateView(APIView):
     @extend_schema(
-        request=TaskCreateSerializer,
+        request=create_serializer("image"),
         responses=CREATED,
         parameters=[IDEMPOTENCY_HEADER],
         summary="Create an image task (returns its id at once)",
     )
     def post(self, request):
-        return _create(TaskCreateSerializer, request)
+        return _create(request, "image")
 
 
 class GenericTaskCreateView(APIView):
     @extend_schema(
-        request=GenericTaskCreateSerializer,
+        request=generic_serializer(),
         responses=CREATED,
         parameters=[IDEMPOTENCY_HEADER],
-        summary="Create an async task (generic form; type 'image' or 'video')",
+        summary="Create an async task (generic form; `type` names the kind: image, video, …)",
     )
     def post(self, request):
-        return _create(GenericTaskCreateSerializer, request)
+        return _create(request)
 
 
 class VideoTaskCreateView(APIView):
     @extend_schema(
-        request=VideoTaskCreateSerializer,
+        request=create_serializer("video"),
         responses=CREATED,
         parameters=[IDEMPOTENCY_HEADER],
         summary="Create a video task (returns its id at once; the MP4 is stored when done)",
     )
     def post(self, request):
-        return _create(VideoTaskCreateSerializer, request, kind="video")
+        return _create(request, "video")
 
 
 PREFER_WAIT = OpenApiParameter(
@@ -281,7 +259,7 @@ class TaskRetryView(APIView):
 
 class _ListQuery(serializers.Serializer):
     status = serializers.ChoiceField(choices=Status.values, required=False)
-    type = serializers.ChoiceField(choices=Kind.values, required=False)
+    type = serializers.CharField(required=False, max_length=32)
     page = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False, default=1)
     page_size = serializers.IntegerField(min_value=1, max_value=1_000_000, required=False, default=20)
 
@@ -292,7 +270,7 @@ class UserTaskListView(APIView):
         responses=PAGE,
         parameters=[
             OpenApiParameter("status", str, enum=Status.values),
-            OpenApiParameter("type", str, enum=Kind.values, description="Only image or only video tasks."),
+            OpenApiParameter("type", str, description="Only the tasks of one kind (image, video, …)."),
             OpenApiParameter("page", int),
             OpenApiParameter("page_size", int),
         ],
@@ -304,9 +282,10 @@ class UserTaskListView(APIView):
         page, page_size = query.validated_data["page"], query.validated_data["page_size"]
         if page_size > settings.TASK_LIST_MAX_PAGE_SIZE:
             raise InvalidInput(f"page_size may be at most {settings.TASK_LIST_MAX_PAGE_SIZE}.")
-        tasks = selectors.task_list_for_user(
-            user_id=user_id, status=query.validated_data.get("status"), kind=query.validated_data.get("type")
-        )
+        kind = query.validated_data.get("type")
+        if kind and kind not in kinds():
+            raise InvalidInput(f'type: "{kind}" is not a valid choice.')
+        tasks = selectors.task_list_for_user(user_id=user_id, status=query.validated_data.get("status"), kind=kind)
         total = tasks.count()
         window = list(tasks[(page - 1) * page_size : page * page_size])
         return ok(

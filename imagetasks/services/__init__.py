@@ -1,6 +1,7 @@
 """Writes of image tasks, by sub-domain:
 
-- `create`: validate, reserve the user's limits, write (into the outbox); Idempotency-Key.
+- `create`: check (pure) then write (limits and credits reserved, the row in the outbox).
+- `idempotency`: a create behind an Idempotency-Key, at most once per key.
 - `outbox`: send new tasks' first messages, from a worker (the transactional outbox).
 - `limits`: a user's limits as atomic reservations.
 - `run`: a worker's turns — claim and submit or generate; poll; store the outputs (on the I/O queue).
@@ -17,7 +18,8 @@ The database is the source of truth; every status change is a conditional single
 
 from .accounts import account_restore, account_take_out, accounts_rows_sync
 from .actions import task_cancel, task_cancel_upstream, task_retry
-from .create import task_create, task_create_idempotent
+from .create import check_task_create, do_task_create, provider_for, task_create
+from .idempotency import task_create_idempotent
 from .lifecycle import task_claim, task_complete, task_defer, task_fail
 from .limits import active_counters_resync, limits_give_back, limits_take
 from .outbox import outbox_dispatch
@@ -34,11 +36,14 @@ __all__ = [
     "account_take_out",
     "accounts_rows_sync",
     "active_counters_resync",
+    "check_task_create",
+    "do_task_create",
     "files_expire",
     "generation_request",
     "limits_give_back",
     "limits_take",
     "outbox_dispatch",
+    "provider_for",
     "records_expired_delete",
     "task_cancel",
     "task_cancel_upstream",

@@ -14,6 +14,7 @@ from providers.base import UpstreamError
 from users.credits import credits_reserve, credits_settle
 
 from ..events import task_changed_on_commit
+from ..kinds import model_resolve
 from ..models import CANCELABLE_STATUSES, RETRYABLE_STATUSES, ImageTask, Status
 from ..selectors import task_get
 from .create import task_price
@@ -81,7 +82,7 @@ def task_retry(*, task_id: str, owner: str | None = None) -> ImageTask:
         raise Conflict(f"Task {task.id} is {task.status}; only failed or canceled tasks can be retried.")
     reserved = limits_take(user_id=task.user_id)  # a retry is a new task for the user's limits
     try:  # and is paid for again (a failed or canceled task's credits were released)
-        amount = task_price(task.model, task.params or {})
+        amount = task_price(model_resolve(task.model), task.params or {})
         credits, reservation = credits_reserve(user_id=task.user_id, task_id=task.id, model=task.model, amount=amount)
     except BaseException:
         limits_give_back(reserved)

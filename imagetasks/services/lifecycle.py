@@ -19,6 +19,7 @@ from users.credits import credits_settle, price
 
 from .. import cadence, storage
 from ..events import task_changed_on_commit
+from ..kinds import kind_get
 from ..models import ImageTask, Status
 from .accounts import account_rest, account_take_out, accounts_for_work
 from .limits import active_give_back
@@ -54,7 +55,7 @@ def task_held(task: ImageTask):
     return ImageTask.objects.filter(pk=task.pk, status=Status.PROCESSING, attempts=task.attempts)
 
 
-def _end(task: ImageTask, status: Status, *, hold_seconds: float = 0, delivered_images: int = 0, **fields) -> bool:
+def _end(task: ImageTask, status: Status, *, hold_seconds: float = 0, delivered_units: int = 0, **fields) -> bool:
     """The one way a claimed task ends (completed or failed): a conditional update on the claim,
     then its slot back and its webhook on its way."""
     now = timezone.now()
@@ -68,11 +69,11 @@ def _end(task: ImageTask, status: Status, *, hold_seconds: float = 0, delivered_
         **fields,
     )
     if done:
-        task_ended(task, hold_seconds, delivered_images, kept=ImageTask(result=fields.get("result")).output_names)
+        task_ended(task, hold_seconds, delivered_units, kept=ImageTask(result=fields.get("result")).output_names)
     return bool(done)
 
 
-def task_ended(task: ImageTask, hold_seconds: float = 0, delivered_images: int = 0, kept=()) -> None:
+def task_ended(task: ImageTask, hold_seconds: float = 0, delivered_units: int = 0, kept=()) -> None:
     """What follows the end of a task, whichever way it ended: watchers told, the user's limits and
     the slot given back, its credits charged for the images delivered (the rest released), its
     webhook on its way, and every output it stored but does not keep (`kept`: its result's) deleted.
@@ -82,18 +83,19 @@ def task_ended(task: ImageTask, hold_seconds: float = 0, delivered_images: int =
     active_give_back(task.user_id)
     slot_free(task, hold_seconds)
     if task.credits_reservation:
-        credits_settle(reservation=task.credits_reservation, delivered=price(task.model, delivered_images))
+        credits_settle(reservation=task.credits_reservation, delivered=price(task.model, delivered_units))
     if task.webhook_url:
         webhook_dispatch(task_id=task.id)
 
 
-def task_complete(*, task: ImageTask, images: list[dict] = (), videos: list[dict] = ()) -> bool:
-    """Completed with the stored images (or videos): a video is charged as one image is."""
+def task_complete(*, task: ImageTask, result: dict) -> bool:
+    """Completed with the stored outputs (`{"images": [...]}` or `{"videos": [...]}`): charged for the
+    units its kind says they are."""
     done = _end(
         task,
         Status.COMPLETED,
-        delivered_images=len(videos) or len(images),
-        result={"videos": list(videos)} if videos else {"images": list(images)},
+        delivered_units=kind_get(task.kind).delivered_units(result),
+        result=result,
         error_code="",
         error_message="",
     )

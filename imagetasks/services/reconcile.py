@@ -17,6 +17,7 @@ from users.credits import credits_open, credits_settle, price
 from .. import storage
 from ..capacity import capacity
 from ..journal import submission_find
+from ..kinds import kind_get
 from ..models import IdempotencyKey, ImageTask, Status
 from .lifecycle import task_defer
 from .limits import active_counters_resync
@@ -38,9 +39,18 @@ def tasks_reconcile() -> dict:
     - credits reserved by a task that ended (or was never written) but were not settled are settled."""
     now = timezone.now()
     stale = now - timedelta(seconds=settings.TASK_REQUEUE_AFTER_SECONDS)
-    report = {"requeued": 0, "polled": 0, "adopted": 0, "recovered": 0, "failed": 0, "released": 0, "woken": 0}
-    report["webhooks"] = webhooks_reconcile(stale)
-    report["counters"] = active_counters_resync(stale)
+    report = {"webhooks": webhooks_reconcile(stale), "counters": active_counters_resync(stale)}
+    report["requeued"] = _pending_requeue(stale)
+    report["polled"] = _polls_resume(now, stale)
+    report |= _lost_recover(now)
+    report["released"] = _slots_release(stale)
+    report["woken"] = _wake_for_free_slots()
+    report["credits_settled"] = _credits_settle_open(stale)
+    return report
+
+
+def _pending_requeue(stale) -> int:
+    requeued = 0
     pending = ImageTask.objects.filter(status=Status.PENDING, updated_at__lt=stale, waiting_since__isnull=True)
     for task_id, provider, next_at, outbox_since in pending.values_list(
         "id", "provider", "next_attempt_at", "outbox_since"
@@ -51,54 +61,69 @@ def tasks_reconcile() -> dict:
         if outbox_since is not None and not in_outbox.update(outbox_since=None):
             continue  # a dispatcher sent it meanwhile
         task_enqueue_on_commit(task_id=task_id, provider=provider)
-        report["requeued"] += 1
-    processing = ImageTask.objects.filter(status=Status.PROCESSING)
-    overdue_polls = processing.exclude(upstream_task_id="").filter(
-        Q(next_attempt_at__lt=stale) | Q(lease_expires_at__lt=now)
-    )
-    for task in overdue_polls:
+        requeued += 1
+    return requeued
+
+
+def _polls_resume(now, stale) -> int:
+    polled = 0
+    overdue = ImageTask.objects.filter(status=Status.PROCESSING).exclude(upstream_task_id="")
+    for task in overdue.filter(Q(next_attempt_at__lt=stale) | Q(lease_expires_at__lt=now)):
         extended = ImageTask.objects.filter(pk=task.pk, status=Status.PROCESSING, polls=task.polls).update(
             next_attempt_at=now, lease_expires_at=now + timedelta(seconds=settings.TASK_LEASE_SECONDS)
         )
         if extended:
-            task_enqueue_on_commit(
-                task_id=task.id, provider=task.provider, step=NextStep("poll", 0, task.polls, task.provider)
-            )
-            report["polled"] += 1
-    for task in processing.filter(upstream_task_id="", lease_expires_at__lt=now):
+            step = NextStep("poll", 0, task.polls, task.provider)
+            task_enqueue_on_commit(task_id=task.id, provider=task.provider, step=step)
+            polled += 1
+    return polled
+
+
+def _lost_recover(now) -> dict:
+    """Tasks whose worker vanished before it recorded an upstream id: adopted from the journal, or
+    sent back to pending (failed when out of attempts)."""
+    counts = {"adopted": 0, "recovered": 0, "failed": 0}
+    lost = ImageTask.objects.filter(status=Status.PROCESSING, upstream_task_id="", lease_expires_at__lt=now)
+    for task in lost:
         journaled = submission_find(task_id=task.id, attempt=task.attempts)
         if journaled is not None:  # the upstream accepted it, the worker died before recording it
-            upstream_task_id, submitted_at = journaled
-            adopted = ImageTask.objects.filter(
-                pk=task.pk, status=Status.PROCESSING, upstream_task_id="", attempts=task.attempts
-            ).update(
-                upstream_task_id=upstream_task_id,
-                submitted_at=submitted_at,
-                next_attempt_at=now,
-                lease_expires_at=now + timedelta(seconds=settings.TASK_LEASE_SECONDS),
-                updated_at=now,
-            )
-            if adopted:
-                step = NextStep("poll", 0, task.polls, task.provider)
-                task_enqueue_on_commit(task_id=task.id, provider=task.provider, step=step)
-                report["adopted"] += 1
+            counts["adopted"] += _adopt(task, *journaled, now=now)
             continue
-        lost = UpstreamError(
+        error = UpstreamError(
             "the worker running this task stopped before finishing", code="worker_lost", retryable=True
         )
-        step = task_defer(task=task, error=lost)
+        step = task_defer(task=task, error=error)
         if step is None:
-            report["failed"] += 1
+            counts["failed"] += 1
         else:
-            report["recovered"] += 1
+            counts["recovered"] += 1
             task_enqueue_on_commit(task_id=task.id, provider=task.provider, step=step)
-    # A slot still counted for a task nobody runs (its holder crashed right after finishing it).
+    return counts
+
+
+def _adopt(task: ImageTask, upstream_task_id: str, submitted_at, *, now) -> int:
+    adopted = ImageTask.objects.filter(
+        pk=task.pk, status=Status.PROCESSING, upstream_task_id="", attempts=task.attempts
+    ).update(
+        upstream_task_id=upstream_task_id,
+        submitted_at=submitted_at,
+        next_attempt_at=now,
+        lease_expires_at=now + timedelta(seconds=settings.TASK_LEASE_SECONDS),
+        updated_at=now,
+    )
+    if adopted:
+        step = NextStep("poll", 0, task.polls, task.provider)
+        task_enqueue_on_commit(task_id=task.id, provider=task.provider, step=step)
+    return adopted
+
+
+def _slots_release(stale) -> int:
+    """A slot still counted for a task nobody runs (its holder crashed right after finishing it)."""
+    released = 0
     for task in ImageTask.objects.filter(holds_slot=True, updated_at__lt=stale).exclude(status=Status.PROCESSING):
         capacity().release(task)
-        report["released"] += 1
-    report["woken"] = _wake_for_free_slots()
-    report["credits_settled"] = _credits_settle_open(stale)
-    return report
+        released += 1
+    return released
 
 
 def _credits_settle_open(stale) -> int:
@@ -110,13 +135,18 @@ def _credits_settle_open(stale) -> int:
     now = timezone.now()
     seconds = (now - stale).total_seconds()
     for task_id, reservation, opened in credits_open(older_than_seconds=seconds):
-        task = ImageTask.objects.filter(pk=task_id).only("status", "model", "result", "credits_reservation").first()
+        task = (
+            ImageTask.objects.filter(pk=task_id)
+            .only("status", "kind", "model", "result", "credits_reservation")
+            .first()
+        )
         held = task is not None and task.credits_reservation in (reservation, "")  # "": from before reservation ids
         if held and not task.is_terminal:
             continue
         if not held and (now - opened).total_seconds() < settings.CREDITS_ORPHAN_SECONDS:
             continue
-        delivered = task.delivered_count if held and task.status == Status.COMPLETED else 0
+        done = held and task.status == Status.COMPLETED
+        delivered = kind_get(task.kind).delivered_units(task.result) if done else 0
         credits_settle(reservation=reservation, delivered=price(task.model, delivered) if delivered else 0)
         settled += 1
     return settled
@@ -127,7 +157,7 @@ def _wake_for_free_slots() -> int:
     provider has free slots (a task blocked by its model's cap parks again)."""
     woken = 0
     for provider in registry.provider_names():  # a few, each one indexed lookup when nothing waits
-        cap = settings.UPSTREAM_CONCURRENCY.get(provider, 0)
+        cap = registry.provider_cap(provider)
         free = cap - capacity().in_use(provider) if cap else settings.RECONCILE_WAKE_BATCH
         woken += tasks_wake(provider=provider, count=max(0, min(free, settings.RECONCILE_WAKE_BATCH)))
     return woken

@@ -17,6 +17,7 @@ from providers.base import GenerationRequest, Image, UpstreamError, Video
 from .. import cadence, storage
 from ..capacity import capacity
 from ..journal import submission_journal
+from ..kinds import kind_get
 from ..models import ImageTask, Status
 from ..selectors import task_find
 from .accounts import accounts_for_work, accounts_out
@@ -27,31 +28,21 @@ from .slots import task_park
 log = logging.getLogger(__name__)
 
 
-_OPTIONS = (
-    "quality",
-    "scale",
-    "force_single",
-    "use_pre_llm",
-    "duration",
-    "aspect_ratio",
-    "resolution",
-    "return_last_frame",
-)
-
-
 def generation_request(task: ImageTask) -> GenerationRequest:
+    """The task as its provider reads it: the kind shapes its size, options and output."""
     params = task.params or {}
+    shaped = kind_get(task.kind).generation(params)
     return GenerationRequest(
         task_id=task.id,
         model=task.model,
         prompt=task.prompt,
-        width=params.get("width", 1024),
-        height=params.get("height", 1024),
+        width=shaped.width,
+        height=shaped.height,
         seed=params.get("seed"),
         reference_images=tuple(params.get("image_urls", ())),
-        options={key: params[key] for key in _OPTIONS if key in params},
+        options=shaped.options,
         account=task.account,
-        kind=task.kind,
+        output=shaped.output,
     )
 
 
@@ -64,7 +55,7 @@ def _store_and_complete(task: ImageTask, images=(), videos=(), found_after: floa
     result = storage.outputs_store(task_id=task.id, attempt=task.attempts, images=images, videos=videos)
     if found_after is not None:  # a generation that delivered what it promised teaches when to look
         cadence.generation_observed(task.provider, task.model, found_after)
-    if not task_complete(task=task, **result):
+    if not task_complete(task=task, result=result):
         # Canceled or taken over while we worked: the result is discarded.
         storage.files_delete(ImageTask(result=result).output_names)
 

@@ -8,14 +8,15 @@ import io
 
 from PIL import Image as PILImage
 
-from providers.base import GenerationRequest, Image, ModelSpec, PollResult, Provider
+from providers.base import GenerationRequest, Image, PollResult, Provider
+from providers.specs import ImageSpec
 
 
 class EchoProvider(Provider):
     name = "echo"
     style = "async"
     models = (
-        ModelSpec(
+        ImageSpec(
             id="echo-v1",
             provider="echo",
             label="Echo (tests only): a flat PNG, ready at the first poll",

@@ -1,0 +1,120 @@
+"""Every shortcut past the framework gives the same answers as the plain framework path it replaces
+(FASTPATH on and off): a task read by key, a task's INSERT, request serializers built once, and the
+ASGI handler's one thread hop. (`FASTPATH=off make test` runs the whole suite the plain way.)"""
+
+import asyncio
+import json
+
+import pytest
+from asgiref.testing import ApplicationCommunicator
+
+from imagetasks import fastpath
+from imagetasks.api.serializers import create_serializer
+from imagetasks.models import ImageTask
+from jimeng_server import fastpath as project_fastpath
+from tests.create import create_task
+
+pytestmark = pytest.mark.django_db
+
+
+def _both(settings, call):
+    settings.FASTPATH = True
+    fast = call()
+    settings.FASTPATH = False
+    plain = call()
+    return fast, plain
+
+
+def test_a_task_read_is_the_same_either_way(settings):
+    task = create_task(user_id="u1", prompt="a cat", size="640x512", seed=7, webhook_url="")
+    for owner in (None, "u1", "someone-else"):
+        for fields in (None, ("id", "status", "result", "params", "queue_ticket")):
+            fast, plain = _both(settings, lambda o=owner, f=fields: fastpath.task_read(task.id, o, f))
+            if plain is None:
+                assert fast is None
+                continue
+            names = fields or [field.attname for field in ImageTask._meta.concrete_fields]
+            assert {n: getattr(fast, n) for n in names} == {n: getattr(plain, n) for n in names}, (owner, fields)
+
+
+def test_an_insert_writes_the_same_row_either_way(settings):
+    rows = []
+    for fast in (True, False):
+        settings.FASTPATH = fast
+        created = create_task(user_id="u1", prompt="the same cat", size="640x512", external_task_id=f"ext-{fast}")
+        stored = ImageTask.objects.get(pk=created.id)
+        rows.append({field.attname: getattr(stored, field.attname) for field in ImageTask._meta.concrete_fields})
+    for row in rows:
+        for varying in ("id", "external_task_id", "outbox_since", "created_at", "updated_at"):
+            row.pop(varying)
+    assert rows[0] == rows[1]
+
+
+BODIES = [
+    {"prompt": "a cat", "user_id": "u1", "size": "1024x1024", "seed": 5},
+    {"prompt": "", "user_id": "u 1"},
+    {"prompt": "a cat", "user_id": "u1", "duration": 5},
+    {"prompt": ["a"], "user_id": "u1", "quality": "ultra"},
+]
+
+
+@pytest.mark.parametrize("body", BODIES)
+def test_request_serializers_validate_the_same_either_way(settings, body):
+    def validate():
+        serializer = create_serializer("image")(data=body)
+        valid = serializer.is_valid()
+        return valid, json.dumps(serializer.validated_data if valid else serializer.errors, sort_keys=True, default=str)
+
+    fast, plain = _both(settings, validate)
+    assert fast == plain
+
+
+async def _ask(application, path: str, method: str = "GET", body: bytes = b"") -> tuple[int, dict, bytes]:
+    scope = {
+        "type": "http",
+        "method": method,
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": [(b"host", b"testserver"), (b"content-type", b"application/json")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+        "scheme": "http",
+        "http_version": "1.1",
+        "asgi": {"version": "3.0"},
+    }
+    communicator = ApplicationCommunicator(application, scope)
+    await communicator.send_input({"type": "http.request", "body": body, "more_body": False})
+    start = await communicator.receive_output(10)
+    chunks = []
+    while True:
+        message = await communicator.receive_output(10)
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    headers = {name.decode(): value.decode() for name, value in start["headers"]}
+    return start["status"], headers, b"".join(chunks)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_asgi_handler_answers_the_same_either_way(settings):
+    from jimeng_server.asgi import Handler
+
+    task = create_task(user_id="u1", prompt="a cat").id
+
+    async def ask_all(application):
+        return [
+            await _ask(application, "/api/v1/ping", "POST", b'{"a": 1}'),
+            await _ask(application, f"/api/v1/tasks/{task}"),
+            await _ask(application, "/api/v1/tasks/nope"),
+            await _ask(application, "/api/v1/ping", "POST", b"{broken"),
+        ]
+
+    answers = []
+    for fast in (True, False):
+        settings.FASTPATH = fast
+        answers.append(asyncio.run(ask_all(project_fastpath.asgi_handler(Handler)())))
+    for fast, plain in zip(*answers, strict=True):
+        assert fast[0] == plain[0]
+        assert {k: v for k, v in fast[1].items() if k != "date"} == {k: v for k, v in plain[1].items() if k != "date"}
+        assert fast[2] == plain[2]
