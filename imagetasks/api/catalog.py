@@ -32,8 +32,6 @@ class ModelListView(APIView):
             }
             for spec in catalog()
         ]
-        defaults = {
-            f"default_{name}_model": getattr(settings, kind.default_model_setting) for name, kind in kinds().items()
-        }
+        defaults = {f"default_{name}_model": kind.default_model() for name, kind in kinds().items()}
         defaults["default_model"] = settings.DEFAULT_MODEL
         return ok({**defaults, "models": models})
