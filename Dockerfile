@@ -17,4 +17,4 @@ ENV DJANGO_STATIC_ROOT=/app/static SERVER_HOST=0.0.0.0
 RUN useradd --create-home --uid 1000 jimeng && mkdir -p /data && chown jimeng /data
 USER jimeng
 EXPOSE 8000
-CMD ["sh", "-c", "python manage.py migrate --noinput && exec gunicorn jimeng_server.asgi:application --worker-class jimeng_server.edge.UvicornWorker --bind 0.0.0.0:${SERVER_PORT:-8000} --workers ${WEB_CONCURRENCY:-2} --access-logfile -"]
+CMD ["sh", "-c", "python manage.py migrate --noinput && exec gunicorn jimeng_server.asgi:application --worker-class jimeng_server.edge.UvicornWorker --bind 0.0.0.0:${SERVER_PORT:-8000} --workers ${WEB_CONCURRENCY:-2} --access-logfile - --control-socket /data/gunicorn.ctl"]

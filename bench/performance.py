@@ -15,6 +15,8 @@ P6  waiting: 1,000 clients wait on pending tasks (half long-poll, half SSE): /he
     finished_at each client got the terminal status.
 P7  backlog: the worker's CPU time per completion with 100,000 tasks parked behind the cap, against
     the same with 1,000; the database's size per parked task.
+P0  shortcuts: what each shortcut past the framework gains (FASTPATH on against off, in one process:
+    bench/shortcuts.py); each must be faster by 10 % to keep its place.
 
 The web server runs as the README deploys it (uvicorn workers under gunicorn, WEB_CONCURRENCY=2);
 load comes from `hey` (Debian). Prints one table, writes bench/results.md, and exits 1 naming each
@@ -411,6 +413,18 @@ def backlog_figures(workdir: Path, fake: FakeUpstream, redis_server: RedisServer
     }
 
 
+def shortcut_figures() -> dict:
+    """P0: each shortcut's time against the plain framework path's (bench/shortcuts.py, in a process of its own)."""
+    say("P0: each shortcut against the plain framework path (FASTPATH on and off, side by side)")
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.shortcuts"], cwd=ROOT, capture_output=True, text=True, check=True, timeout=600
+    ).stdout
+    figures = {}
+    for name, (plain, fast) in json.loads(out.strip().splitlines()[-1]).items():
+        figures[f"P0 shortcut: {name}, µs plain ÷ with it"] = (fast, plain, plain / fast, ">= 1.1")
+    return figures
+
+
 def say(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
@@ -445,7 +459,7 @@ def main() -> int:
     started = time.monotonic()
     fake = FakeUpstream(FakeConfig(latency=0.0)).start()
     redis_server = RedisServer(workdir).start()
-    figures: dict = {}
+    figures: dict = shortcut_figures()
     try:
         web, stack = web_figures(workdir, fake, redis_server.url)
         figures.update(web)

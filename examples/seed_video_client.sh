@@ -1,8 +1,9 @@
 #!/bin/bash
 # The original README's client, for video: create a video task, poll every 3 s (up to 60 times), then
-# download the MP4. BASE_URL defaults to the local server; OUT names the downloaded file.
+# download the MP4. BASE_URL defaults to the local server; OUT names the downloaded file (default: a new
+# file in the system's temporary folder, never in this repository).
 BASE_URL="${BASE_URL:-http://127.0.0.1:8000}"
-OUT="${OUT:-video.mp4}"
+OUT="${OUT:-$(mktemp --suffix=.mp4 "${TMPDIR:-/tmp}/jimeng-video-XXXXXX")}"
 
 # 1. 创建视频生成任务
 RESPONSE=$(curl -s -X POST "$BASE_URL/api/v1/ai/video/task" \

@@ -54,7 +54,7 @@ class ImageTask(models.Model):
     error_message = models.TextField(blank=True, default="")
     # {"images": [{"name": <storage name>, "width", "height", "content_type", "source_url"?}]}, or for a
     # video {"videos": [{"name", "width", "height", "duration", "content_type", "source_url"?,
-    # "last_frame"?: {"name", "width", "height"}}]}
+    # "last_frame"?: {"name", "width", "height"}, "thumbnail"?: (the same, when no last frame was asked)}]}
     result = models.JSONField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     submitted_at = models.DateTimeField("submitted upstream", null=True, blank=True)
@@ -94,8 +94,8 @@ class ImageTask(models.Model):
     updated_at = models.DateTimeField("updated", auto_now=True)
 
     class Meta:
-        verbose_name = "image task"
-        verbose_name_plural = "image tasks"
+        verbose_name = "task"  # of every kind: images, videos, …
+        verbose_name_plural = "tasks"
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(fields=["user", "external_task_id"], name="imagetask_unique_external_id_per_user"),
@@ -122,7 +122,9 @@ class ImageTask(models.Model):
         result = self.result or {}
         names = [image["name"] for image in result.get("images", [])]
         for video in result.get("videos", []):
-            names += [video["name"]] + ([video["last_frame"]["name"]] if video.get("last_frame") else [])
+            names += [video["name"]] + [
+                video[still]["name"] for still in ("last_frame", "thumbnail") if video.get(still)
+            ]
         return names
 
 

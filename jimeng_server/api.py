@@ -43,17 +43,27 @@ def waits_async(request) -> bool:
 
 class StrictFields:
     """For request serializers: a field the serializer does not declare is refused by name (a parameter
-    is honoured or refused, never ignored). `unknown_field(name)` says why it is not taken."""
+    is honoured or refused, never ignored; `unknown_field(name)` says why it is not taken), and a text
+    field given anything but a string (`"prompt": 123`) is refused, not turned into one."""
 
     def to_internal_value(self, data):
         if isinstance(data, Mapping):
             unknown = [name for name in data if name not in self.fields]
             if unknown:
                 raise exceptions.ValidationError({str(unknown[0]): [self.unknown_field(str(unknown[0]))]})
+            for name, field in self.fields.items():
+                value = data.get(name)
+                if isinstance(field, serializers.CharField) and value is not None and not isinstance(value, str):
+                    raise exceptions.ValidationError({name: [f"must be a string, not {_json_type(value)}."]})
         return super().to_internal_value(data)
 
     def unknown_field(self, name: str) -> str:
         return "not a field this endpoint takes."
+
+
+def _json_type(value) -> str:
+    names = {bool: "a boolean", int: "a number", float: "a number", list: "a list", dict: "an object"}
+    return next((name for kind, name in names.items() if isinstance(value, kind)), type(value).__name__)
 
 
 def ok(data, *, status_code: int = status.HTTP_200_OK) -> Response:

@@ -50,8 +50,13 @@ class FieldsBuiltOnce:
 
     @property
     def fields(self):
-        if not settings.FASTPATH:
-            return super().fields
+        if not settings.FASTPATH:  # DRF's own: every field copied and bound to this instance, once
+            fields = self.__dict__.get("_fields_of_this_instance")
+            if fields is None:
+                fields = self._fields_of_this_instance = BindingDict(self)
+                for name, field in self.get_fields().items():
+                    fields[name] = field
+            return fields
         cls = type(self)
         shared = cls.__dict__.get("_fields_built_once")
         if shared is None:

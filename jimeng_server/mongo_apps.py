@@ -1,4 +1,6 @@
-"""App configs for Django's contrib apps on MongoDB: ObjectIdAutoField instead of AutoField."""
+"""App configs for Django's contrib apps: their admin section names (operators' accounts are
+"Operators", so that the admin has one "Users" section: the API's users), and on MongoDB
+ObjectIdAutoField instead of AutoField."""
 
 from axes.apps import AppConfig as AxesConfig
 from django.contrib.admin.apps import AdminConfig
@@ -12,7 +14,11 @@ class MongoAdminConfig(AdminConfig):
     default_auto_field = OBJECT_ID
 
 
-class MongoAuthConfig(AuthConfig):
+class OperatorsAuthConfig(AuthConfig):
+    verbose_name = "Operators"
+
+
+class MongoAuthConfig(OperatorsAuthConfig):
     default_auto_field = OBJECT_ID
 
 

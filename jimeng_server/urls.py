@@ -3,6 +3,7 @@ admin), and each app's, included by name (the project package imports no app).""
 
 from django.conf import settings
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView, TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -12,6 +13,7 @@ from . import metrics, views
 urlpatterns = [
     path("", RedirectView.as_view(url="/playground/"), name="home"),
     path("playground/", TemplateView.as_view(template_name="imagetasks/playground.html"), name="playground"),
+    path("favicon.ico", RedirectView.as_view(url=static("imagetasks/favicon.svg"), permanent=True), name="favicon"),
     path("health", views.HealthView.as_view(), name="health"),
     path("metrics", metrics.metrics_view, name="metrics"),
     path("api/v1/ping", views.PingView.as_view(), name="ping"),

@@ -163,8 +163,12 @@ class LocalProvider(Provider):
             return PollResult(done=False)
         if request.output == "videos":
             return PollResult(done=True, videos=(draw_video(request, seed),))
-        data = draw_png(prompt=request.prompt, width=request.width, height=request.height, seed=seed)
-        return PollResult(done=True, images=(Image(data=data, content_type="image/png"),))
+        count = int(request.options.get("n") or 1)  # a set: one picture per image asked for
+        images = tuple(
+            Image(data=draw_png(prompt=request.prompt, width=request.width, height=request.height, seed=seed + n))
+            for n in range(count)
+        )
+        return PollResult(done=True, images=images)
 
 
 PROVIDER = LocalProvider

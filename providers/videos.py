@@ -83,3 +83,25 @@ def mp4_probe(data: bytes) -> dict:
             }
     except av.FFmpegError as exc:
         raise ValueError(f"not a readable video ({exc.__class__.__name__})") from None
+
+
+def mp4_last_frame_png(data: bytes) -> bytes:
+    """The last frame of an MP4, as a PNG (a video's thumbnail when the upstream gave none). ValueError
+    when it has no readable frame."""
+    import av
+
+    try:
+        with av.open(io.BytesIO(data), mode="r") as container:
+            stream = container.streams.video[0]
+            if stream.duration is not None:  # near the end: only the last key frame's group is decoded
+                container.seek(max(0, int(stream.duration * 0.9)), stream=stream, any_frame=False)
+            last = None
+            for frame in container.decode(stream):
+                last = frame
+    except (av.FFmpegError, IndexError) as exc:
+        raise ValueError(f"no readable frame ({exc.__class__.__name__})") from None
+    if last is None:
+        raise ValueError("no frame")
+    out = io.BytesIO()
+    last.to_image().save(out, format="PNG", compress_level=1)
+    return out.getvalue()

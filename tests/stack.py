@@ -318,6 +318,8 @@ class Stack:
             str(workers),
             "--access-logfile",
             "-",
+            "--control-socket",  # each server its own: several run on this machine at once
+            str(self.data_dir / "gunicorn.ctl"),
         ]
         if server == "uvicorn":
             return [*gunicorn, "--worker-class", "jimeng_server.edge.UvicornWorker", "jimeng_server.asgi:application"]

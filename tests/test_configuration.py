@@ -9,12 +9,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_every_environment_setting_is_in_env_example():
-    sources = _settings_sources()
-    names = set(re.findall(r'env\.(?:str|int|bool|float|list|dict|json|db_url)\(\s*"([A-Z0-9_]+)"', sources))
+def test_every_variable_read_anywhere_is_in_env_example_with_its_meaning():
+    """The settings' variables, and those the Procfiles and scripts expand themselves."""
+    names = _names_read()
+    for path in ("Procfile", "Procfile.dev", "scripts/run-local"):
+        names |= set(re.findall(r"\$\{([A-Z][A-Z0-9_]+)", (ROOT / path).read_text()))
     documented = set(re.findall(r"^#?\s*([A-Z0-9_]+)=", (ROOT / "env.example").read_text(), re.MULTILINE))
     assert len(names) > 30
     assert names - documented == set()
+    reference = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "config-reference")], capture_output=True, text=True, check=True
+    ).stdout
+    without_meaning = re.findall(r"^\| `([A-Z0-9_]+)` \| [^|]* \| +\|$", reference, re.MULTILINE)
+    assert without_meaning == []
 
 
 SUMMARY = (

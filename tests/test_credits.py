@@ -156,3 +156,35 @@ def test_a_video_is_charged_its_price_once_when_its_mp4_is_stored(settings):
         create_task(user_id=user, prompt="two", kind="video", model="jimeng_t2v_v30")
         create_task(user_id=user, prompt="three", kind="video", model="jimeng_t2v_v30")
     assert _ledger(user) == {"grant": 12, "reserve": 10, "charge": 5}
+
+
+def test_a_reseller_grants_and_deducts_atomically_once_per_key_and_turns_credits_off():
+    from rest_framework.test import APIClient
+
+    user = _user(None)
+    client = APIClient()
+    entries = f"/api/v1/users/{user}/credits/entries"
+    missing = client.post(entries, {"amount": 10, "reason": "top-up"}, format="json")
+    assert missing.status_code == 400 and "Idempotency-Key" in missing.json()["message"]
+    granted = client.post(entries, {"amount": 10, "reason": "top-up"}, format="json", HTTP_IDEMPOTENCY_KEY="t-1")
+    assert granted.json()["data"] == {"enabled": True, "balance": 10, "reserved": 0}
+    again = client.post(entries, {"amount": 10, "reason": "top-up"}, format="json", HTTP_IDEMPOTENCY_KEY="t-1")
+    assert again.json()["data"]["balance"] == 10  # a repeat: at most once per key
+    other = client.post(entries, {"amount": 99, "reason": "top-up"}, format="json", HTTP_IDEMPOTENCY_KEY="t-1")
+    assert other.status_code == 409
+    deducted = client.post(entries, {"amount": -4, "reason": "refund"}, format="json", HTTP_IDEMPOTENCY_KEY="d-1")
+    assert deducted.json()["data"]["balance"] == 6
+    short = client.post(entries, {"amount": -7, "reason": "too much"}, format="json", HTTP_IDEMPOTENCY_KEY="d-2")
+    assert short.status_code == 402 and short.json()["balance"] == 6
+    zero = client.post(entries, {"amount": 0, "reason": "nothing"}, format="json", HTTP_IDEMPOTENCY_KEY="z")
+    assert zero.status_code == 400
+
+    task = create_task(user_id=user, prompt="a cat")  # holds 1 reserved
+    busy = client.delete(f"/api/v1/users/{user}/credits")
+    assert busy.status_code == 409 and "reserved by tasks still running" in busy.json()["message"]
+    create_task_cancel = services.task_cancel(task_id=task.id)
+    assert create_task_cancel.status == Status.CANCELED
+    off = client.delete(f"/api/v1/users/{user}/credits")
+    assert off.json()["data"] == {"enabled": False, "balance": None, "reserved": 0}
+    assert create_task(user_id=user, prompt="free again").credits_reserved == 0
+    assert _ledger(user) == {"grant": 0, "reserve": 1, "release": 1}

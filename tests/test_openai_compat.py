@@ -2,6 +2,7 @@
 /v1/images/generations with our API keys; a task still running is answered with its id."""
 
 import base64
+import io
 
 import openai
 import pytest
@@ -147,3 +148,32 @@ def test_the_openai_client_sends_a_reference_image_and_asks_for_a_seedance_model
     with pytest.raises(openai.BadRequestError) as bad:
         client.videos.create(prompt="x", model="jimeng_t2i_v30")
     assert "makes images, not videos" in bad.value.message
+
+
+def test_the_openai_client_lists_models_makes_a_set_deletes_a_video_and_downloads_a_thumbnail(served):
+    """What a client or a gateway does first and last: list the models (ours, their aliases, and the
+    OpenAI names we run), make n images at once, delete a video, fetch a video's thumbnail."""
+    from PIL import Image
+
+    stack, key = served
+    client = _client(stack, key)
+    listed = {model.id: model for model in client.models.list()}
+    assert {"jimeng_t2i_v40", "jimeng-4.0", "dall-e-3", "sora-2", "doubao-seedance-1-0-pro-250528"} <= set(listed)
+    assert listed["jimeng-4.0"].model_extra["root"] == "jimeng_t2i_v40"
+    assert listed["sora-2"].model_extra["type"] == "video" and listed["dall-e-3"].model_extra["type"] == "image"
+    assert client.models.retrieve("jimeng_t2i_v30").owned_by == "jimeng"
+    with pytest.raises(openai.NotFoundError):
+        client.models.retrieve("no-such-model")
+
+    three = client.images.generate(prompt="three lanterns", model="jimeng_t2i_v40", n=3, size="2048x2048")
+    assert len(three.data) == 3 and len({item.url for item in three.data}) == 3
+
+    video = client.videos.create(prompt="a paper boat", model="jimeng_t2v_v30", seconds="5")
+    assert client.videos.poll(video.id, poll_interval_ms=200).status == "completed"
+    thumbnail = client.videos.download_content(video.id, variant="thumbnail")
+    with Image.open(io.BytesIO(thumbnail.content)) as picture:
+        assert picture.size == (1280, 720)  # the video's own last frame: it asked for none
+    deleted = client.videos.delete(video.id)
+    assert (deleted.id, deleted.deleted) == (video.id, True)
+    with pytest.raises(openai.NotFoundError):
+        client.videos.retrieve(video.id)

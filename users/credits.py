@@ -28,7 +28,7 @@ from django.conf import settings
 from django.db import IntegrityError
 from django.utils import timezone
 
-from jimeng_server.errors import NotFound, PaymentRequired, TooManyRequests
+from jimeng_server.errors import Conflict, NotFound, PaymentRequired, TooManyRequests
 from jimeng_server.ids import new_id
 from jimeng_server.memo import Memo
 
@@ -92,6 +92,11 @@ def _record(user_id: str, *, key: str, kind: str, amount: int, check: bool = Fal
                 balance=state["credits"],
                 price=amount,
             )
+        if kind == Kind.GRANT and amount < 0 and (state["credits"] or 0) + amount < 0:
+            raise PaymentRequired(
+                f"Not enough credits to deduct {-amount}: the balance is {state['credits'] or 0}.",
+                balance=state["credits"],
+            )
         try:
             entry = CreditEntry.objects.create(
                 user_id=user_id, seq=state["credits_seq"] + 1, key=key, kind=kind, amount=amount, **fields
@@ -112,6 +117,46 @@ def credits_set(*, user_id: str, balance: int, note: str = "") -> dict:
     _record(user_id, key=f"grant:{new_id()}", kind=Kind.GRANT, amount=difference, note=note)
     _in_use.put(None, True)
     return credits_balance(user_id=user_id)
+
+
+def credits_adjust(*, user_id: str, amount: int, reason: str, key: str) -> dict:
+    """Grant (`amount` > 0) or deduct (< 0) credits in one ledger entry, at most once per `key` (a
+    client's Idempotency-Key): a repeat with the same amount returns the balance as it is, one with
+    another amount is a conflict. Turns credits on for the user; a deduct below zero is refused (402)."""
+    state = _caught_up(user_id)
+    if state is None:
+        raise NotFound(f"User '{user_id}' not found.")
+    existing = CreditEntry.objects.filter(key=f"adjust:{key}").values_list("user_id", "amount").first()
+    if existing is not None and existing != (user_id, amount):
+        raise Conflict(f"Idempotency-Key '{key}' was already used for another credit entry.")
+    _record(user_id, key=f"adjust:{key}", kind=Kind.GRANT, amount=amount, note=reason[:200])
+    _in_use.put(None, True)
+    return credits_balance(user_id=user_id)
+
+
+def credits_disable(*, user_id: str, note: str = "") -> dict:
+    """Credits off for a user: what is left of the balance taken back (a ledger entry), then no balance
+    at all — creates reserve nothing again. Refused while tasks of theirs hold reservations."""
+    for _ in range(_TRIES):
+        state = _caught_up(user_id)
+        if state is None:
+            raise NotFound(f"User '{user_id}' not found.")
+        if state["credits"] is None:
+            return credits_balance(user_id=user_id)
+        if state["credits_reserved"]:
+            raise Conflict(
+                f"User '{user_id}' has {state['credits_reserved']} credits reserved by tasks still running; "
+                "turn credits off once they end."
+            )
+        if state["credits"]:
+            _record(user_id, key=f"off:{new_id()}", kind=Kind.GRANT, amount=-state["credits"], note=note or "off")
+            continue
+        turned_off = User.objects.filter(
+            pk=user_id, credits=0, credits_reserved=0, credits_seq=state["credits_seq"]
+        ).update(credits=None)
+        if turned_off:
+            return credits_balance(user_id=user_id)
+    raise TooManyRequests("The credit ledger of this user is busy; try again.", retry_after=1)
 
 
 def credits_balance(*, user_id: str) -> dict:

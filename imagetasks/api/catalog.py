@@ -7,6 +7,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.views import APIView
 
 from jimeng_server.api import envelope, ok
+from users.credits import price
 
 from ..kinds import catalog, kind_get, kinds
 from ..services import provider_for
@@ -28,6 +29,7 @@ class ModelListView(APIView):
                 "runs_on": provider_for(spec),
                 "reference_images": {"min": spec.min_reference_images, "max": spec.max_reference_images},
                 "max_prompt_chars": spec.max_prompt_chars,
+                "price": price(spec.id, 1),  # credits per delivered unit (an image; a video is one)
                 **kind_get(spec.kind).model_entry(spec),
             }
             for spec in catalog()

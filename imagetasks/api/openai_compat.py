@@ -20,7 +20,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from jimeng_server.api import FormParser, MultiPartParser, error_responses
+from jimeng_server.api import FormParser, MultiPartParser, StrictFields, error_responses
 from jimeng_server.auth import principal
 from jimeng_server.errors import InvalidInput
 from jimeng_server.fastpath import FieldsBuiltOnce
@@ -38,13 +38,44 @@ OPENAI_MODEL_NAMES = {"dall-e-2", "dall-e-3", "gpt-image-1", "gpt-image-1-mini"}
 DEFAULT_USER = "openai"
 
 
-class GenerationRequest(FieldsBuiltOnce, serializers.Serializer):
+def _refused(why: str):
+    def validate(value):
+        raise serializers.ValidationError(why)
+
+    return validate
+
+
+class GenerationRequest(StrictFields, FieldsBuiltOnce, serializers.Serializer):
+    """OpenAI's image parameters: each honoured, or refused by name saying why (never ignored)."""
+
     prompt = serializers.CharField()
     model = serializers.CharField(required=False, allow_blank=True)
-    n = serializers.IntegerField(required=False, default=1, min_value=1, max_value=4)
+    n = serializers.IntegerField(required=False, default=1, min_value=1, max_value=15)
     size = serializers.CharField(required=False, allow_blank=True)
-    quality = serializers.CharField(required=False, allow_blank=True)
+    quality = serializers.ChoiceField(
+        choices=["auto", "standard", "low", "medium", "hd", "high"], required=False, default="auto"
+    )
     response_format = serializers.ChoiceField(choices=["url", "b64_json"], required=False, default="url")
+    moderation = serializers.ChoiceField(
+        choices=["auto"],
+        required=False,
+        error_messages={"invalid_choice": "the upstream's own moderation always applies: only 'auto' is taken."},
+    )
+    background = serializers.ChoiceField(
+        choices=["auto", "opaque"],
+        required=False,
+        error_messages={"invalid_choice": "no model here makes transparent backgrounds: 'auto' or 'opaque'."},
+    )
+    output_format = serializers.CharField(
+        required=False,
+        validators=[_refused("images are kept in the format the model makes (PNG or JPEG); leave output_format out.")],
+    )
+    output_compression = serializers.IntegerField(
+        required=False, validators=[_refused("images are kept as the model made them; leave it out.")]
+    )
+    style = serializers.CharField(
+        required=False, validators=[_refused("no model here takes a style (vivid or natural); leave it out.")]
+    )
     # The task's user_id: the same rule as everywhere else.
     user = serializers.RegexField(
         USER_ID_PATTERN,
@@ -54,9 +85,25 @@ class GenerationRequest(FieldsBuiltOnce, serializers.Serializer):
         error_messages={"invalid": USER_ID_MESSAGE},
     )
 
+    def unknown_field(self, name: str) -> str:
+        return "not a parameter of OpenAI's image API that this server takes."
+
 
 class EditRequest(GenerationRequest):
     model = serializers.CharField(required=False, allow_blank=True, default="")
+    mask = serializers.FileField(
+        required=False, validators=[_refused("masked edits are not taken: the whole image is edited; leave mask out.")]
+    )
+
+    def to_internal_value(self, data):
+        # The uploaded files arrive as form fields too (`image`, `image[]`, `mask`): they are read apart.
+        if hasattr(data, "dict"):
+            data = {key: data.get(key) for key in data if key not in ("image", "image[]")}
+        return super().to_internal_value(data)
+
+
+def _quality(value: str) -> str:
+    return "hd" if value in ("hd", "high") else "standard"
 
 
 def _model(name: str, default: str | None = None) -> str | None:
@@ -112,7 +159,9 @@ class _OpenAIView(APIView):
             kind = "invalid_request_error" if response.status_code < 500 else "server_error"
             if response.status_code in (401, 403):
                 kind = "authentication_error"
-            body["error"] = {"message": body["message"], "type": kind, "param": None, "code": None}
+            errors = body.get("errors")
+            param = next(iter(errors), None) if isinstance(errors, dict) else None
+            body["error"] = {"message": body["message"], "type": kind, "param": param, "code": None}
         return super().finalize_response(request, response, *args, **kwargs)
 
     def _answer(self, request, task, data):
@@ -128,7 +177,7 @@ class _OpenAIView(APIView):
     def _images_or_status(self, request, task, data):
         created = int(time.time())
         if task.status == Status.COMPLETED:
-            images = (task.result or {}).get("images", [])[: data["n"]]
+            images = (task.result or {}).get("images", [])
             return Response(
                 {"created": created, "data": [_item(image, data["response_format"], request) for image in images]}
             )
@@ -186,7 +235,8 @@ class ImageGenerationsView(_OpenAIView):
                 model=_model(data.get("model", "")),
                 options={
                     "size": _size(data.get("size", "")),
-                    "quality": "hd" if data.get("quality") in ("hd", "high") else "standard",
+                    "quality": _quality(data["quality"]),
+                    **({"n": data["n"]} if data["n"] > 1 else {}),
                 },
             )
         )
@@ -223,7 +273,11 @@ class ImageEditsView(_OpenAIView):
                     reference_images=tuple(storage.file_url(name, request) for name in names),
                     references_ours=True,
                     task_id=task_id,
-                    options={"size": _size(data.get("size", ""))},
+                    options={
+                        "size": _size(data.get("size", "")),
+                        "quality": _quality(data["quality"]),
+                        **({"n": data["n"]} if data["n"] > 1 else {}),
+                    },
                 )
             )
         except Exception:

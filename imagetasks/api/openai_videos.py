@@ -21,7 +21,7 @@ from rest_framework import serializers
 from rest_framework.renderers import BaseRenderer
 from rest_framework.response import Response
 
-from jimeng_server.api import FormParser, JSONParser, JSONRenderer, MultiPartParser, error_responses
+from jimeng_server.api import FormParser, JSONParser, JSONRenderer, MultiPartParser, StrictFields, error_responses
 from jimeng_server.auth import principal
 from jimeng_server.errors import InvalidInput, NotFound
 from jimeng_server.fastpath import FieldsBuiltOnce
@@ -45,7 +45,7 @@ _STATUS = {
 }
 
 
-class VideoRequest(FieldsBuiltOnce, serializers.Serializer):
+class VideoRequest(StrictFields, FieldsBuiltOnce, serializers.Serializer):
     prompt = serializers.CharField(max_length=4000)
     model = serializers.CharField(required=False, allow_blank=True, max_length=100)
     seconds = serializers.IntegerField(required=False, min_value=1, max_value=60)
@@ -53,6 +53,15 @@ class VideoRequest(FieldsBuiltOnce, serializers.Serializer):
     user = serializers.RegexField(
         USER_ID_PATTERN, required=False, allow_blank=True, max_length=64, error_messages={"invalid": USER_ID_MESSAGE}
     )
+
+    def to_internal_value(self, data):
+        # The reference (an upload, or {"image_url": ...}) is read apart (`_reference`).
+        if hasattr(data, "keys"):
+            data = {key: data.get(key) for key in data if not str(key).startswith("input_reference")}
+        return super().to_internal_value(data)
+
+    def unknown_field(self, name: str) -> str:
+        return "not a parameter of OpenAI's video API that this server takes."
 
 
 def _spec(name: str, images: int):
@@ -222,6 +231,16 @@ class VideoView(_OpenAIView):
     def get(self, request, video_id: str):
         return Response(video_object(_owned_video(request, video_id), request))
 
+    @extend_schema(
+        responses={200: OpenApiTypes.OBJECT, **error_responses(401, 404)},
+        summary="OpenAI-compatible delete: the video canceled if it still runs, its files and record deleted",
+        tags=["openai"],
+    )
+    def delete(self, request, video_id: str):
+        task = _owned_video(request, video_id)
+        services.task_delete(task_id=task.id, owner=principal(request).owner_filter())
+        return Response({"id": task.id, "object": "video.deleted", "deleted": True})
+
 
 class _AnyRenderer(BaseRenderer):
     """Accepts any Accept header (OpenAI's client sends application/binary): the answer is a file."""
@@ -260,7 +279,8 @@ class VideoContentView(_OpenAIView):
         if task.files_expired_at is not None:
             return Response({"success": False, "message": "The video expired (retention period)."}, status=410)
         video = task.result["videos"][0]
-        if variant == "thumbnail" and not video.get("last_frame"):
-            raise NotFound(f"Video '{task.id}' has no thumbnail (ask for return_last_frame).")
+        still = video.get("last_frame") or video.get("thumbnail")
+        if variant == "thumbnail" and not still:
+            raise NotFound(f"Video '{task.id}' has no thumbnail (it was made before thumbnails were kept).")
         # As /media/ serves it: from the object store by redirect (OpenAI's client follows it), or the bytes.
-        return storage.file_response(request, video["last_frame"]["name"] if variant == "thumbnail" else video["name"])
+        return storage.file_response(request, still["name"] if variant == "thumbnail" else video["name"])

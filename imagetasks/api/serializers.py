@@ -71,6 +71,7 @@ class VideoOut(serializers.Serializer):
     height = serializers.IntegerField()
     content_type = serializers.CharField(help_text="video/mp4")
     last_frame_url = serializers.URLField(required=False)
+    thumbnail_url = serializers.URLField(required=False, help_text="Its last frame as an image.")
     source_url = serializers.URLField(required=False)
 
 

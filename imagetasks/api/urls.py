@@ -4,7 +4,7 @@ stored files under MEDIA_URL (included by the project's URL map)."""
 from django.conf import settings
 from django.urls import path, re_path
 
-from . import catalog, openai_compat, openai_videos, views
+from . import catalog, openai_compat, openai_models, openai_videos, views
 from .media import media_serve
 
 api = "api/v1/"
@@ -26,6 +26,8 @@ urlpatterns = [
     path(f"{api}tasks/<str:task_id>/events", views.TaskEventsView.as_view(), name="task-events"),
     path(f"{api}tasks/<str:task_id>/cancel", views.TaskCancelView.as_view(), name="task-cancel"),
     path(f"{api}tasks/<str:task_id>/retry", views.TaskRetryView.as_view(), name="task-retry"),
+    path("v1/models", openai_models.ModelsView.as_view(), name="openai-models"),
+    path("v1/models/<str:model_id>", openai_models.ModelView.as_view(), name="openai-model"),
     path("v1/images/generations", openai_compat.ImageGenerationsView.as_view(), name="openai-generations"),
     path("v1/images/edits", openai_compat.ImageEditsView.as_view(), name="openai-edits"),
     path("v1/videos", openai_videos.VideosView.as_view(), name="openai-videos"),

@@ -125,6 +125,10 @@ class TaskKind:
         """Priced units a create reserves: the most one generation may deliver."""
         return 1
 
+    def outputs_kept(self, params: dict, outputs: list) -> list:
+        """Of what a generation made, what the task keeps (all, unless the kind bounds it)."""
+        return outputs
+
     def delivered_units(self, result: dict | None) -> int:
         """Priced units a result delivered (charged; the rest of the reservation is released)."""
         return len((result or {}).get(self.output, []))

@@ -14,7 +14,7 @@ from providers.specs import ImageSpec
 from .base import Generation, TaskKind, image_urls
 
 _SIZE_RE = re.compile(r"^\s*(\d{1,5})\s*[xX*×]\s*(\d{1,5})\s*$")
-_KNOBS = ("quality", "scale", "force_single", "use_pre_llm")
+_KNOBS = ("quality", "scale", "force_single", "use_pre_llm", "n")
 
 
 class ImageFields(serializers.Serializer):
@@ -25,6 +25,7 @@ class ImageFields(serializers.Serializer):
     scale = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=100)
     force_single = serializers.BooleanField(required=False)
     use_pre_llm = serializers.BooleanField(required=False)
+    n = serializers.IntegerField(required=False, min_value=1, max_value=15)
 
 
 def size_parse(spec: ImageSpec, size: str | None) -> tuple[int, int]:
@@ -62,13 +63,24 @@ def knobs_check(spec: ImageSpec, *, scale: float | None, flags: dict[str, bool])
             raise InvalidInput(f"{spec.id} does not take '{name}'.")
 
 
+def _count_check(spec: ImageSpec, count: int, flags: dict) -> None:
+    if flags.get("force_single"):
+        raise InvalidInput("n: with force_single a task makes one image; leave one of them out.")
+    if count > spec.max_images:
+        from .catalog import catalog
+
+        able = [other.id for other in catalog() if isinstance(other, ImageSpec) and other.max_images >= count]
+        where = f"; n up to {count} on {', '.join(able)}" if able else ""
+        raise InvalidInput(f"n: {spec.id} makes at most {spec.max_images} image(s) per task{where}.")
+
+
 class ImageKind(TaskKind):
     name = "image"
     label = "Image"
     type_names = ("image", "image_generation", "text_to_image")
     spec_type = ImageSpec
     fields = ImageFields
-    option_names = ("size", "quality", "scale", "force_single", "use_pre_llm")
+    option_names = ("size", "quality", "scale", "force_single", "use_pre_llm", "n")
     output = "images"
     default_model_setting = "DEFAULT_MODEL"
 
@@ -86,6 +98,10 @@ class ImageKind(TaskKind):
         }
         if scale is not None:
             params["scale"] = int(scale) if isinstance(spec.scale_range[0], int) else scale
+        count = options.get("n") or 1
+        if count > 1:
+            _count_check(spec, count, flags)
+            params["n"] = count
         return params | flags
 
     def generation(self, params: dict) -> Generation:
@@ -97,7 +113,13 @@ class ImageKind(TaskKind):
         )
 
     def reserved_units(self, spec: ImageSpec, params: dict) -> int:
+        if params.get("n"):
+            return params["n"]
         return 1 if params.get("force_single") else spec.max_images
+
+    def outputs_kept(self, params: dict, outputs: list) -> list:
+        """At most the `n` asked for (an upstream that decides its own count may make more)."""
+        return outputs[: params["n"]] if params.get("n") else outputs
 
     def result_answer(self, result: dict, file_url) -> dict:
         images = [

@@ -144,6 +144,9 @@ def _video(item: dict, file_url) -> dict:
     }
     if item.get("last_frame"):
         video["last_frame_url"] = file_url(item["last_frame"]["name"])
+    still = item.get("last_frame") or item.get("thumbnail")
+    if still:
+        video["thumbnail_url"] = file_url(still["name"])
     if item.get("source_url"):
         video["source_url"] = item["source_url"]
     return video

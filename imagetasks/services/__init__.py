@@ -17,7 +17,7 @@
 The database is the source of truth; every status change is a conditional single-row update."""
 
 from .accounts import account_restore, account_take_out, accounts_rows_sync
-from .actions import task_cancel, task_cancel_upstream, task_retry
+from .actions import task_cancel, task_cancel_upstream, task_delete, task_retry
 from .create import check_task_create, do_task_create, provider_for, task_create
 from .idempotency import task_create_idempotent
 from .lifecycle import task_claim, task_complete, task_defer, task_fail
@@ -52,6 +52,7 @@ __all__ = [
     "task_create",
     "task_create_idempotent",
     "task_defer",
+    "task_delete",
     "task_enqueue_on_commit",
     "task_fail",
     "task_poll",

@@ -13,6 +13,7 @@ from providers import registry
 from providers.base import UpstreamError
 from users.credits import credits_reserve, credits_settle
 
+from .. import storage
 from ..events import task_changed_on_commit
 from ..kinds import model_resolve
 from ..models import CANCELABLE_STATUSES, RETRYABLE_STATUSES, ImageTask, Status
@@ -57,6 +58,19 @@ def task_cancel(*, task_id: str, owner: str | None = None) -> ImageTask:
     if task.status != Status.CANCELED:
         raise Conflict(f"Task {task.id} is already {task.status} and cannot be canceled.")
     return task
+
+
+def task_delete(*, task_id: str, owner: str | None = None) -> None:
+    """A task gone: canceled first if it still waits or runs (its credits and slot given back, the
+    upstream told), then every file it kept, then its record."""
+    task = task_get(task_id=task_id, owner=owner)
+    if task.status in CANCELABLE_STATUSES:
+        try:
+            task = task_cancel(task_id=task_id, owner=owner)
+        except Conflict:  # it ended meanwhile
+            task.refresh_from_db()
+    storage.task_files_delete(task)
+    ImageTask.objects.filter(pk=task.pk).delete()
 
 
 def task_cancel_upstream(*, task_id: str) -> bool:

@@ -52,6 +52,8 @@ def _poll_delay(task: ImageTask) -> float:
 
 
 def _store_and_complete(task: ImageTask, images=(), videos=(), found_after: float | None = None) -> None:
+    kind, params = kind_get(task.kind), task.params or {}
+    images, videos = kind.outputs_kept(params, list(images)), kind.outputs_kept(params, list(videos))
     result = storage.outputs_store(task_id=task.id, attempt=task.attempts, images=images, videos=videos)
     if found_after is not None:  # a generation that delivered what it promised teaches when to look
         cadence.generation_observed(task.provider, task.model, found_after)

@@ -17,7 +17,7 @@ from PIL import Image as PILImage
 
 from jimeng_server.outbound import OutboundBlocked, OutboundError, fetch
 from providers.base import Image, UpstreamError, Video
-from providers.videos import mp4_probe
+from providers.videos import mp4_last_frame_png, mp4_probe
 
 from .files import file_save, files_delete
 
@@ -122,16 +122,25 @@ def _video(task_id: str, stem: str, video: Video, saved: list[str]) -> dict:
             timeout=settings.IMAGE_DOWNLOAD_TIMEOUT_SECONDS,
         )
     if frame is not None:
-        described = image_facts(frame)
-        frame_name = _save(task_id, "videos", f"{stem}-last", described["extension"], frame, "last frame")
-        saved.append(frame_name)
-        entry["last_frame"] = {
-            "name": frame_name,
-            "width": described["width"],
-            "height": described["height"],
-            "content_type": described["content_type"],
-        }
+        entry["last_frame"] = _still(task_id, f"{stem}-last", frame, "last frame", saved)
+    else:  # every video has a thumbnail: its last frame, taken from the MP4 itself
+        try:
+            entry["thumbnail"] = _still(task_id, f"{stem}-thumbnail", mp4_last_frame_png(data), "thumbnail", saved)
+        except ValueError:
+            log.info("no thumbnail for a video of task %s: no readable frame", task_id)
     return entry
+
+
+def _still(task_id: str, stem: str, data: bytes, what: str, saved: list[str]) -> dict:
+    described = image_facts(data)
+    name = _save(task_id, "videos", stem, described["extension"], data, what)
+    saved.append(name)
+    return {
+        "name": name,
+        "width": described["width"],
+        "height": described["height"],
+        "content_type": described["content_type"],
+    }
 
 
 def outputs_store(*, task_id: str, attempt: int, images=(), videos=()) -> dict:

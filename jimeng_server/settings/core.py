@@ -38,7 +38,12 @@ INSTALLED_APPS = [
             "django_mongodb_backend",
         ]
         if env.str("MONGODB_URI", default="")
-        else ["django.contrib.admin", "django.contrib.auth", "django.contrib.contenttypes", "axes"]
+        else [
+            "django.contrib.admin",
+            "jimeng_server.mongo_apps.OperatorsAuthConfig",
+            "django.contrib.contenttypes",
+            "axes",
+        ]
     ),
     "django.contrib.sessions",
     "django.contrib.messages",
@@ -224,6 +229,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "QualityEnum": ["standard", "hd"],
+        "OpenAIQualityEnum": ["auto", "standard", "low", "medium", "hd", "high"],
+    },
 }
 
 # --- Who may call, and running safely off loopback ----------------------------------------------------

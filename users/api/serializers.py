@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from jimeng_server.api import timestamp
+from jimeng_server.api import StrictFields, timestamp
 
 from ..models import USER_ID_PATTERN, User
 
@@ -33,6 +33,16 @@ class UserUpdateSerializer(serializers.Serializer):
 class CreditsSetSerializer(serializers.Serializer):
     balance = serializers.IntegerField(min_value=0, max_value=10**9)
     note = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
+
+
+class CreditEntrySerializer(StrictFields, serializers.Serializer):
+    amount = serializers.IntegerField(min_value=-(10**9), max_value=10**9)
+    reason = serializers.CharField(max_length=200)
+
+    def validate_amount(self, value):
+        if value == 0:
+            raise serializers.ValidationError("must not be 0: a grant is positive, a deduct negative.")
+        return value
 
 
 class CreditsOut(serializers.Serializer):

@@ -12,6 +12,7 @@ from jimeng_server.errors import InvalidInput, NotFound
 from .. import credits, keys, selectors, services
 from ..models import ApiKey
 from .serializers import (
+    CreditEntrySerializer,
     CreditsOut,
     CreditsSetSerializer,
     KeyCreateSerializer,
@@ -104,6 +105,47 @@ class UserCreditsView(APIView):
             fields["note"] or f"set by {'key ' + principal(request).key_id if principal(request).key_id else 'local'}"
         )
         return ok(credits.credits_set(user_id=user_id, balance=fields["balance"], note=note))
+
+    @extend_schema(
+        request=None,
+        responses={200: envelope("CreditsOff", CreditsOut()), **error_responses(403, 404, 409)},
+        summary="Turn a user's credits off (service keys and operators): creates reserve nothing again",
+    )
+    def delete(self, request, user_id: str):
+        if principal(request).user_id is not None:
+            raise PermissionDenied("Only service keys and operators may turn credits off.")
+        return ok(credits.credits_disable(user_id=user_id))
+
+
+class UserCreditsEntryView(APIView):
+    @extend_schema(
+        request=CreditEntrySerializer,
+        responses={200: envelope("CreditsAfterEntry", CreditsOut()), **error_responses(400, 402, 403, 404, 409)},
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                required=True,
+                description="Makes the entry happen at most once: a repeat answers the balance as it is.",
+            )
+        ],
+        summary="Grant (amount > 0) or deduct (amount < 0) credits atomically (service keys and operators)",
+    )
+    def post(self, request, user_id: str):
+        caller = principal(request)
+        if caller.user_id is not None:
+            raise PermissionDenied("Only service keys and operators may grant or deduct credits.")
+        key = request.headers.get("Idempotency-Key", "").strip()
+        if not key or len(key) > 100:
+            raise InvalidInput(
+                "Send an Idempotency-Key header (1-100 characters): a credit entry happens once per key."
+            )
+        serializer = CreditEntrySerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        fields = serializer.validated_data
+        scoped = f"{caller.key_id or 'local'}:{key}"
+        return ok(credits.credits_adjust(user_id=user_id, amount=fields["amount"], reason=fields["reason"], key=scoped))
 
 
 class UserUsageView(APIView):
