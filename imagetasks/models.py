@@ -105,6 +105,7 @@ class ImageTask(models.Model):
             models.Index(fields=["status", "updated_at"], name="imagetask_status_updated"),
             models.Index(fields=["kind", "status"], name="imagetask_kind_status"),
             models.Index(fields=["provider", "waiting_since"], name="imagetask_waiting"),
+            models.Index(fields=["provider", "status", "created_at"], name="imagetask_pending_line"),
             models.Index(fields=["outbox_since"], name="imagetask_outbox"),
             models.Index(fields=["files_expired_at", "finished_at"], name="imagetask_retention"),
         ]

@@ -54,10 +54,8 @@ def task_summary(task: ImageTask, request=None) -> dict:
         data["result"] = result
     if task.status == Status.FAILED:
         data["error"] = {"code": task.error_code, "message": task.error_message}
-    if task.status == Status.PENDING and task.waiting_since is not None:
-        place = queue_place(task)  # waiting for a slot: where it stands, and when it should start
-        if place is not None:
-            data.update(place)
+    if task.status == Status.PENDING:
+        data.update(queue_place(task) or {})  # where it stands in line, and when it should start
     return data
 
 

@@ -5,7 +5,7 @@ import time
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from jimeng_server.errors import NotFound
@@ -16,7 +16,7 @@ from providers import registry
 from . import cadence, fastpath
 from .capacity import accounts_counted, capacity
 from .events import task_watch, task_watch_async
-from .kinds import kinds
+from .kinds import kinds, model_resolve
 from .models import ImageTask, Status, UpstreamAccount
 
 # What a poll's answer (representation.task_summary) reads: a poll loads nothing else.
@@ -32,6 +32,7 @@ SUMMARY_FIELDS = (
     "files_expired_at",
     "waiting_since",
     "queue_ticket",
+    "created_at",
 )
 
 
@@ -106,35 +107,20 @@ _running = Memo(1.0)  # provider -> start times of its running tasks
 
 
 def queue_place(task: ImageTask) -> dict | None:
-    """For a task waiting for a slot: `queue_position` (0 = the next to start) and `eta_seconds` (until
-    it starts: the running tasks' expected ends, then one model's run time per round of the cap
-    ahead of it). Two indexed reads (the line's head, the running tasks, the latter at most once a
-    second per process), whatever the backlog. None once it is no longer waiting."""
-    if task.status != Status.PENDING or task.waiting_since is None or task.queue_ticket is None:
+    """For a pending task: `queue_position` (how many of its provider's tasks start before it; 0: the
+    next) and `eta_seconds` (until it starts: the running tasks' expected ends, then one run time per
+    round of the cap ahead of it; 0 without a cap — a worker takes it as soon as it can). The run time
+    is the one measured here, or before any was, what the provider expects of the model. None once it
+    no longer waits."""
+    if task.status != Status.PENDING:
         return None
-    head = (
-        ImageTask.objects.filter(provider=task.provider, waiting_since__isnull=False, status=Status.PENDING)
-        .order_by("waiting_since")
-        .values_list("queue_ticket", flat=True)
-        .first()
-    )
-    position = max(0, task.queue_ticket - (head if head is not None else task.queue_ticket))
-    place = {"queue_position": position, "eta_seconds": None}
-    accounts = registry.provider_get(task.provider).accounts()
-    account_caps = sum(account.concurrency for account in accounts) if all(a.concurrency for a in accounts) else 0
-    caps = [
-        cap
-        for cap in (
-            registry.provider_cap(task.provider),
-            settings.MODEL_CONCURRENCY.get(task.model, 0),
-            account_caps,
-        )
-        if cap
-    ]
-    run = cadence.run_seconds(task.provider, task.model)
-    if not caps or not run:
-        return place
-    cap = min(caps)
+    parked = task.waiting_since is not None and task.queue_ticket is not None
+    position = _parked_position(task) if parked else _pending_ahead(task)
+    cap = _cap(task)
+    if not cap:
+        return {"queue_position": position, "eta_seconds": 0.0}
+    provider = registry.provider_get(task.provider)
+    run = cadence.run_seconds(task.provider, task.model) or provider.expected_seconds(model_resolve(task.model))
     started = _running.get(
         task.provider,
         lambda: list(
@@ -147,8 +133,34 @@ def queue_place(task: ImageTask) -> dict | None:
     ends = sorted(max(0.0, run - (moment - at).total_seconds()) for at in started)[:cap]
     ends += [0.0] * (cap - len(ends))
     rounds, slot = divmod(position, cap)
-    place["eta_seconds"] = round(ends[slot] + rounds * run, 1)
-    return place
+    return {"queue_position": position, "eta_seconds": round(ends[slot] + rounds * run, 1)}
+
+
+def _parked_position(task: ImageTask) -> int:
+    """Behind the cap: its ticket against the line's head (one indexed read, whatever the line)."""
+    head = (
+        ImageTask.objects.filter(provider=task.provider, waiting_since__isnull=False, status=Status.PENDING)
+        .order_by("waiting_since")
+        .values_list("queue_ticket", flat=True)
+        .first()
+    )
+    return max(0, task.queue_ticket - (head if head is not None else task.queue_ticket))
+
+
+def _pending_ahead(task: ImageTask) -> int:
+    """Waiting for a worker (or its first message): every task parked behind the cap starts before it,
+    and every other pending task of its provider made before it."""
+    pending = ImageTask.objects.filter(provider=task.provider, status=Status.PENDING)
+    parked = pending.filter(waiting_since__isnull=False).count()
+    earlier = Q(created_at__lt=task.created_at) | Q(created_at=task.created_at, id__lt=task.id)
+    return parked + pending.filter(earlier, waiting_since__isnull=True).count()
+
+
+def _cap(task: ImageTask) -> int:
+    accounts = registry.provider_get(task.provider).accounts()
+    account_caps = sum(account.concurrency for account in accounts) if all(a.concurrency for a in accounts) else 0
+    caps = [registry.provider_cap(task.provider), settings.MODEL_CONCURRENCY.get(task.model, 0), account_caps]
+    return min((cap for cap in caps if cap), default=0)
 
 
 def tasks_waiting_for_slot() -> int:

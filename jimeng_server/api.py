@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from datetime import UTC
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.db import DatabaseError
 from django.http import Http404, HttpResponse, JsonResponse
 from drf_spectacular.utils import inline_serializer
 from rest_framework import exceptions, parsers, renderers, serializers, status
@@ -171,6 +172,11 @@ def exception_handler(exc, context):
             response["WWW-Authenticate"] = exc.auth_header
         if getattr(exc, "wait", None):
             response["Retry-After"] = str(int(exc.wait))
+        return response
+    if isinstance(exc, DatabaseError):  # the database is away, or refused a write for now (a deadlock)
+        log.warning("Database error in %s: %s", context.get("view").__class__.__name__, exc)
+        response = failure("The database is unavailable or busy; try again.", status_code=503)
+        response["Retry-After"] = "1"
         return response
     log.exception("Unhandled error in %s", context.get("view").__class__.__name__)
     return failure("Internal server error; the error was logged.", status_code=500)

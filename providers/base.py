@@ -128,6 +128,10 @@ class Provider:
     default_concurrency: ClassVar[int] = 0
     most_per_account: ClassVar[int] = 0
 
+    def expected_seconds(self, spec: ModelSpec) -> float:
+        """How long a generation of this model usually takes here, before any was measured."""
+        return spec.typical_seconds
+
     def default_cap(self) -> int:
         """Its cap when UPSTREAM_CONCURRENCY names none: one key's default, or what a pool's accounts
         allow together."""

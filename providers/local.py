@@ -142,6 +142,9 @@ class LocalProvider(Provider):
     def is_configured(self) -> bool:
         return True
 
+    def expected_seconds(self, spec) -> float:
+        return max(0.0, settings.LOCAL_PROVIDER_LATENCY_SECONDS) + 0.5  # the wait it simulates, and the drawing
+
     def submit(self, request: GenerationRequest) -> str:
         if random.random() < settings.LOCAL_PROVIDER_FAILURE_RATE:
             raise UpstreamError(

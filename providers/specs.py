@@ -19,6 +19,8 @@ class ModelSpec:
     max_prompt_chars: int = 800
     # A name that picks a model by the number of reference images given (index = count), not a model.
     by_image_count: tuple[str, ...] = ()
+    # How long one generation usually takes (seconds): a waiting task's ETA before any was measured.
+    typical_seconds: float = 15.0
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class ImageSpec(ModelSpec):
 @dataclass(frozen=True)
 class VideoSpec(ModelSpec):
     kind: str = "video"
+    typical_seconds: float = 90.0
     # The durations (seconds), aspect ratios and resolutions it makes, the default first. No ratios: the
     # output follows the reference image.
     durations: tuple[int, ...] = (5,)

@@ -85,6 +85,8 @@ def test_poll_messages_follow_the_status(client):
         "status": "pending",
         "message": "任务排队中，请稍后查询",
         "provider": "local",
+        "queue_position": 0,  # every pending task knows its place (the local provider has no cap: starts now)
+        "eta_seconds": 0.0,
     }
     services.task_claim(task_id=task_id)
     assert client.get(url).json()["data"]["message"] == "任务处理中，请稍后查询"

@@ -21,11 +21,13 @@ reserved or recorded for them."""
 
 from __future__ import annotations
 
+import random
+import time
 from collections import defaultdict
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError
+from django.db import DatabaseError, IntegrityError
 from django.utils import timezone
 
 from jimeng_server.errors import Conflict, NotFound, PaymentRequired, TooManyRequests
@@ -40,6 +42,20 @@ _EFFECT = {Kind.GRANT: (1, 0), Kind.RESERVE: (-1, 1), Kind.CHARGE: (0, -1), Kind
 _FIELDS = ("credits", "credits_reserved", "credits_seq")
 _TRIES = 400  # concurrent entries on one user take turns; this bounds a pathological pile-up
 _in_use = Memo(1.0)  # whether any user has a balance
+
+
+def _retrying(write, tries: int = 8):
+    """A single-row write, tried again when the database refused it for now: concurrent writers of one
+    user's ledger can deadlock on an engine with row locks (FerretDB v2 on PostgreSQL)."""
+    for attempt in range(tries):
+        try:
+            return write()
+        except IntegrityError:
+            raise
+        except DatabaseError:
+            if attempt == tries - 1:
+                raise
+            time.sleep(random.uniform(0.001, 0.02) * (attempt + 1))
 
 
 def credits_in_use() -> bool:
@@ -73,7 +89,10 @@ def _caught_up(user_id: str) -> dict | None:
         pending = CreditEntry.objects.filter(user_id=user_id, seq=state["credits_seq"] + 1).first()
         if pending is None:
             return state
-        _apply_entry(pending, state)
+        try:
+            _apply_entry(pending, state)
+        except DatabaseError:  # a deadlock with another writer (see _record): look again
+            time.sleep(random.uniform(0.001, 0.02))
     raise TooManyRequests("The credit ledger of this user is busy; try again.", retry_after=1)
 
 
@@ -103,7 +122,15 @@ def _record(user_id: str, *, key: str, kind: str, amount: int, check: bool = Fal
             )
         except IntegrityError:
             continue  # another entry took this number first (or this key was just recorded): again
-        _apply_entry(entry, state)  # if another process applied it meanwhile, that is the same
+        except DatabaseError:
+            # Concurrent writers of one user's ledger can deadlock on an engine with row locks (FerretDB
+            # v2 on PostgreSQL): neither entry was written; look again.
+            time.sleep(random.uniform(0.001, 0.02))
+            continue
+        try:
+            _apply_entry(entry, state)  # if another process applied it meanwhile, that is the same
+        except DatabaseError:
+            pass  # recorded: the next operation on this user (or the reconciler) applies it
         return True
     raise TooManyRequests("The credit ledger of this user is busy; try again.", retry_after=1)
 
@@ -201,7 +228,7 @@ def credits_settle(*, reservation: str, delivered: int) -> None:
         _record(
             reserve.user_id, key=f"{reservation}:release", kind=Kind.RELEASE, amount=reserve.amount - charge, **fields
         )
-    CreditEntry.objects.filter(pk=reserve.pk).update(open_since=None)
+    _retrying(lambda: CreditEntry.objects.filter(pk=reserve.pk).update(open_since=None))
 
 
 def credits_open(*, older_than_seconds: float) -> list[tuple[str, str, datetime]]:

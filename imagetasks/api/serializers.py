@@ -105,10 +105,10 @@ class TaskSummaryOut(serializers.Serializer):
     result = ResultOut(required=False)
     error = ErrorOut(required=False)
     queue_position = serializers.IntegerField(
-        required=False, help_text="While waiting for a free slot: how many tasks start before it (0: next)."
+        required=False, help_text="While pending: how many of its provider's tasks start before it (0: next)."
     )
     eta_seconds = serializers.FloatField(
-        required=False, allow_null=True, help_text="While waiting for a free slot: seconds until it should start."
+        required=False, allow_null=True, help_text="While pending: seconds until it should start."
     )
 
 

@@ -4,7 +4,7 @@ stored files under MEDIA_URL (included by the project's URL map)."""
 from django.conf import settings
 from django.urls import path, re_path
 
-from . import catalog, openai_compat, openai_models, openai_videos, views
+from . import catalog, events, openai_compat, openai_models, openai_videos, views
 from .media import media_serve
 
 api = "api/v1/"
@@ -23,7 +23,7 @@ urlpatterns = [
         name="user-task-by-external-id",
     ),
     path(f"{api}tasks/<str:task_id>", views.TaskDetailView.as_view(), name="task-detail"),
-    path(f"{api}tasks/<str:task_id>/events", views.TaskEventsView.as_view(), name="task-events"),
+    path(f"{api}tasks/<str:task_id>/events", events.TaskEventsView.as_view(), name="task-events"),
     path(f"{api}tasks/<str:task_id>/cancel", views.TaskCancelView.as_view(), name="task-cancel"),
     path(f"{api}tasks/<str:task_id>/retry", views.TaskRetryView.as_view(), name="task-retry"),
     path("v1/models", openai_models.ModelsView.as_view(), name="openai-models"),

@@ -3,19 +3,14 @@
 import re
 
 from django.conf import settings
-from django.http import StreamingHttpResponse
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.renderers import BaseRenderer
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from jimeng_server.api import JSONRenderer, envelope, error_responses, ok
+from jimeng_server.api import envelope, error_responses, ok
 from jimeng_server.auth import principal
-from jimeng_server.errors import InvalidInput, TooManyRequests
+from jimeng_server.errors import InvalidInput
 from jimeng_server.numbers import digits_int
-from jimeng_server.text import json_text
 
 from .. import selectors, services
 from ..kinds import kind_for_type, kind_get, kinds
@@ -29,7 +24,7 @@ from .serializers import (
     create_serializer,
     generic_serializer,
 )
-from .waiting import answer_when_done, status_changes
+from .waiting import answer_when_done
 
 CREATED = {
     202: envelope("TaskCreated", TaskCreatedOut()),
@@ -176,68 +171,6 @@ class TaskDetailView(APIView):
     @extend_schema(responses=DETAIL, parameters=[PREFER_WAIT], summary="Everything about one task")
     def get(self, request, task_id: str):
         return _task_answer(self, request, task_id, task_detail)
-
-
-class EventStreamRenderer(BaseRenderer):
-    media_type = "text/event-stream"
-    format = "sse"
-
-    def render(self, data, accepted_media_type=None, renderer_context=None):
-        return data
-
-
-def _sse(event: str, data: dict | None = None) -> str:
-    if data is None:
-        return ": keep-alive\n\n"
-    return f"event: {event}\ndata: {json_text(data)}\n\n"
-
-
-class TaskEventsView(APIView):
-    """Server-sent events: the task now, then each status change, then the stream closes."""
-
-    renderer_classes = [EventStreamRenderer, JSONRenderer]
-
-    def finalize_response(self, request, response, *args, **kwargs):
-        if isinstance(response, Response):  # an error, in the envelope, as JSON
-            request.accepted_renderer, request.accepted_media_type = JSONRenderer(), "application/json"
-        return super().finalize_response(request, response, *args, **kwargs)
-
-    @extend_schema(
-        responses={(200, "text/event-stream"): OpenApiTypes.STR, **error_responses(404)},
-        summary="Stream a task's status changes (server-sent events); closes when it ends",
-    )
-    def get(self, request, task_id: str):
-        owner = principal(request).owner_filter()
-        selectors.task_get(task_id=task_id, owner=owner)  # a 404 in the envelope before any streaming
-
-        changes = status_changes(request, task_id=task_id, owner=owner)
-
-        def frame(task) -> str:
-            return _sse("status", task_detail(task, request) if task is not None else None)
-
-        if hasattr(changes, "__aiter__"):
-
-            async def stream():
-                try:
-                    async for task in changes:
-                        yield frame(task)
-                except TooManyRequests as exc:  # opened together with others past WAITS_PER_KEY
-                    yield _sse("error", {"task_id": task_id, "message": exc.message})
-                yield _sse("end", {"task_id": task_id})
-        else:
-
-            def stream():
-                try:
-                    for task in changes:
-                        yield frame(task)
-                except TooManyRequests as exc:
-                    yield _sse("error", {"task_id": task_id, "message": exc.message})
-                yield _sse("end", {"task_id": task_id})
-
-        response = StreamingHttpResponse(stream(), content_type="text/event-stream; charset=utf-8")
-        response["Cache-Control"] = "no-cache"
-        response["X-Accel-Buffering"] = "no"  # nginx: pass events through as they come
-        return response
 
 
 class TaskCancelView(APIView):

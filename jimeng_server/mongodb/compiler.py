@@ -1,7 +1,9 @@
 """The backend's compilers; inserts turn a duplicate key (code 11000, whatever its words) into an
-IntegrityError."""
+IntegrityError, and any other write error into a DatabaseError (the backend let the driver's own
+error escape: a deadlock that FerretDB v2's PostgreSQL reports between two concurrent inserts into one
+unique index was a 500 instead of a write to try again)."""
 
-from django.db import IntegrityError
+from django.db import DatabaseError, IntegrityError
 from django_mongodb_backend import compiler as backend
 from pymongo.errors import BulkWriteError
 
@@ -20,4 +22,4 @@ class SQLInsertCompiler(backend.SQLInsertCompiler):
         except BulkWriteError as exc:
             if any(error.get("code") == DUPLICATE_KEY for error in exc.details.get("writeErrors", ())):
                 raise IntegrityError(str(exc)) from exc
-            raise
+            raise DatabaseError(str(exc)) from exc
