@@ -95,7 +95,7 @@ def test_the_seed_video_workflow_with_s3_downloads_an_mp4_from_the_bucket(make_s
     assert "状态: completed" in done.stdout, done.stdout + done.stderr
     video_url = re.search(r"视频生成完成: (\S+)", done.stdout).group(1)
     task_id = urlsplit(video_url).path.split("/")[3]
-    [key] = s3.keys(f"videos/{task_id}/")
+    [key] = [k for k in s3.keys(f"videos/{task_id}/") if k.endswith(".mp4")]  # and its thumbnail beside it
     assert mp4_facts(out.read_bytes())["video_sizes"] == [(1280, 720)]
     assert s3.client().get_object(Bucket=s3.bucket, Key=key)["Body"].read() == out.read_bytes()
     assert not list((stack.data_dir / "media").rglob("*.*"))  # nothing on this host's disk

@@ -68,6 +68,15 @@ def test_a_prompt_becomes_an_image_and_joins_the_gallery(make_stack, browser, tm
     captions = [caption.text for caption in browser.find_elements(By.CSS_SELECTOR, "#gallery figcaption")]
     assert captions[0] == "a paper lantern over a quiet river 灯笼"  # newest first
     assert "3 images" in browser.find_element(By.ID, "page").text
+    # The Chinese in the caption drew with the server's web font (this machine has no CJK font): the
+    # browser fetched it because the page showed a character in its range, and it decoded.
+    faces = wait.until(
+        lambda page: page.execute_script(
+            "return [...document.fonts].filter(f => f.family.includes('Playground CJK') && f.status === 'loaded')"
+            ".map(f => f.family)"
+        )
+    )
+    assert faces and browser.execute_script("return document.fonts.check('16px \"Playground CJK\"', '灯笼')")
 
     shot = tmp_path / "playground.png"
     browser.save_screenshot(str(shot))

@@ -43,6 +43,7 @@ def test_open_waits_are_bounded_per_key(make_stack):
     assert [s.status_code for s in streams] == [200, 200, 200]
     readers = [opened.iter_lines() for opened in streams]  # kept: a dropped reader closes its connection
     for lines in readers:  # each has sent its first event: it is waiting now
+        assert next(lines).startswith(b"id: ")  # every event carries its id first
         assert next(lines).startswith(b"event: status")
     refused = stream(greedy, task_id)
     assert refused.status_code == 429, (refused.status_code, refused.raw.read(300))

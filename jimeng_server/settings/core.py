@@ -165,6 +165,10 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},  # S3_BUCKET: the object store (below)
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
+# The apps' own static files (the playground's web font, the admin's CSS) are served from where they
+# live as well as from STATIC_ROOT: a server started without `collectstatic` still draws its pages.
+# WhiteNoise lists them once at start-up; a path it did not list is a 404.
+WHITENOISE_USE_FINDERS = True
 # Object storage (any S3-compatible service, through django-storages): with S3_BUCKET set, generated
 # images and uploaded references live in the bucket and no host needs a shared disk. Clients always
 # get a stable URL on this server (/media/...), which redirects to a freshly signed URL, or to
