@@ -18,10 +18,15 @@ CREATED_MESSAGE = "任务已创建，正在处理中"
 
 
 def task_result(task: ImageTask, request=None) -> dict | None:
-    """A completed task's result as its kind reads it; once its files expired, says so."""
-    if task.status != Status.COMPLETED or not task.result:
+    """A completed task's result as its kind reads it; once its files expired, says so. A running set
+    shows the images it has kept so far."""
+    if not task.result or task.status not in (Status.COMPLETED, Status.PROCESSING):
         return None
     kind = kind_get(task.kind)
+    if task.status == Status.PROCESSING:
+        if not task.result.get("images") or task.result.get("attempt") != task.attempts:
+            return None
+        return kind.result_answer(task.result, lambda name: file_url(name, request))
     if task.files_expired_at is not None:
         what = kind.output
         return {

@@ -27,6 +27,7 @@ SUMMARY_FIELDS = (
     "provider",
     "model",
     "result",
+    "attempts",  # a running set's images so far are this attempt's
     "error_code",
     "error_message",
     "files_expired_at",
@@ -188,6 +189,11 @@ def task_wait(*, task_id: str, owner: str | None = None, seconds: float) -> Imag
     return task
 
 
+def _progress(task: ImageTask) -> tuple[str, int]:
+    """What a watcher is told of: the status, and a running set's images so far."""
+    return task.status, len((task.result or {}).get("images", ())) if task.status == Status.PROCESSING else 0
+
+
 def task_status_changes(*, task_id: str, owner: str | None = None, seconds: float, idle: float):
     """Yield the task whenever its status changes (first as it is now) until it is terminal or
     `seconds` pass; yield None after `idle` seconds without a change (a keep-alive)."""
@@ -195,12 +201,12 @@ def task_status_changes(*, task_id: str, owner: str | None = None, seconds: floa
     with task_watch(task_id) as watch:
         task = task_get(task_id=task_id, owner=owner)
         yield task
-        last, quiet_since = task.status, time.monotonic()
+        last, quiet_since = _progress(task), time.monotonic()
         while not task.is_terminal and (left := deadline - time.monotonic()) > 0:
             watch.wait(min(left, idle))
             task = task_get(task_id=task_id, owner=owner)
-            if task.status != last:
-                last, quiet_since = task.status, time.monotonic()
+            if _progress(task) != last:
+                last, quiet_since = _progress(task), time.monotonic()
                 yield task
             elif time.monotonic() - quiet_since >= idle:
                 quiet_since = time.monotonic()
@@ -228,12 +234,12 @@ async def task_status_changes_async(*, task_id: str, owner: str | None = None, s
     async with task_watch_async(task_id) as watch:
         task = await _task_get(task_id=task_id, owner=owner)
         yield task
-        last, quiet_since = task.status, time.monotonic()
+        last, quiet_since = _progress(task), time.monotonic()
         while not task.is_terminal and (left := deadline - time.monotonic()) > 0:
             if await watch.wait(max(0.05, min(left, idle - (time.monotonic() - quiet_since)))):
                 task = await _task_get(task_id=task_id, owner=owner)  # read only when it may have changed
-                if task.status != last:
-                    last, quiet_since = task.status, time.monotonic()
+                if _progress(task) != last:
+                    last, quiet_since = _progress(task), time.monotonic()
                     yield task
                     continue
             if time.monotonic() - quiet_since >= idle:

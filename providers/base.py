@@ -36,11 +36,21 @@ class GenerationRequest:
 
 @dataclass(frozen=True)
 class Image:
-    """One generated image: its bytes, or a URL to download them from."""
+    """One generated image: its bytes, or a URL to download them from; `index`: its place in a set."""
 
     data: bytes | None = None
     url: str | None = None
     content_type: str = "image/png"
+    index: int | None = None
+
+
+@dataclass(frozen=True)
+class ItemError:
+    """An image of a set that was not made (the others were): its place and the upstream's reason."""
+
+    index: int
+    code: str
+    message: str
 
 
 @dataclass(frozen=True)
@@ -56,8 +66,11 @@ class Video:
 
 @dataclass(frozen=True)
 class PollResult:
+    """A look at an asynchronous generation. Not done, it may still carry the images of a set made so
+    far (kept at once)."""
+
     done: bool
-    images: tuple[Image, ...] = ()
+    images: tuple[Image | ItemError, ...] = ()
     videos: tuple[Video, ...] = ()
 
 
@@ -173,7 +186,9 @@ class Provider:
         "warning": shown by Django's system checks (`manage.py check`, every start)."""
         return []
 
-    def generate(self, request: GenerationRequest) -> list[Image]:
+    def generate(self, request: GenerationRequest, on_item=None) -> list[Image | ItemError]:
+        """The images (and a set's failed items). A provider that receives them one by one calls
+        `on_item(item)` for each as it arrives (when given), so it is kept before the next one comes."""
         raise NotImplementedError
 
     def submit(self, request: GenerationRequest) -> str:

@@ -166,12 +166,19 @@ class LocalProvider(Provider):
             return PollResult(done=False)
         if request.output == "videos":
             return PollResult(done=True, videos=(draw_video(request, seed),))
-        count = int(request.options.get("n") or 1)  # a set: one picture per image asked for
+        # A set: one picture per image asked for, the next one half the latency after the last (each is
+        # kept as it comes, as with a Seedream stream).
+        count = int(request.options.get("n") or 1)
+        pause = max(0.0, settings.LOCAL_PROVIDER_LATENCY_SECONDS) / 2
+        made = count if pause <= 0 else min(count, 1 + int((time.time() - ready_at) / pause))
         images = tuple(
-            Image(data=draw_png(prompt=request.prompt, width=request.width, height=request.height, seed=seed + n))
-            for n in range(count)
+            Image(
+                data=draw_png(prompt=request.prompt, width=request.width, height=request.height, seed=seed + n),
+                index=n,
+            )
+            for n in range(made)
         )
-        return PollResult(done=True, images=images)
+        return PollResult(done=made == count, images=images)
 
 
 PROVIDER = LocalProvider

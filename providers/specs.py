@@ -37,6 +37,10 @@ class ImageSpec(ModelSpec):
     scale_range: tuple[float, float] | None = None
     options: tuple[str, ...] = ()  # of "force_single", "use_pre_llm"
     max_images: int = 1  # images one generation may return (credits reserve this many)
+    # Group generation ("组图"): a set of up to `set_max` images from one generation (`n`), with references
+    # and images together at most `set_total_max`. 0: the model has no group mode.
+    set_max: int = 0
+    set_total_max: int = 0
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 error code, whatever words the engine answers it with."""
 
 import pytest
-from django.db import IntegrityError, connection
+from django.db import DatabaseError, IntegrityError, connection
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError
 
@@ -33,7 +33,11 @@ def test_a_duplicate_key_in_another_engine_s_words_is_an_integrity_error(monkeyp
         User.objects.create(id="twice")
 
 
-def test_other_write_errors_stay_what_they_are(monkeypatch):
+def test_other_write_errors_are_database_errors_not_integrity_errors(monkeypatch):
+    # A driver's write error is Django's DatabaseError (an answer of 503, never a 500); only a duplicate
+    # key is an IntegrityError.
     _refuse_inserts(monkeypatch, 121, "Document failed validation")
-    with pytest.raises(BulkWriteError):
+    with pytest.raises(DatabaseError) as raised:
         User.objects.create(id="invalid")
+    assert not isinstance(raised.value, IntegrityError)
+    assert isinstance(raised.value.__cause__, BulkWriteError)

@@ -80,7 +80,11 @@ def test_every_create_refuses_what_it_would_ignore_naming_the_field(settings, en
         ("output_format", "webp", "kept in the format the model makes"),
         ("background", "transparent", "no model here makes transparent backgrounds"),
         ("moderation", "low", "the upstream's own moderation always applies"),
-        ("n", 3, "n: doubao-seedream-3-0-t2i-250415 makes at most 1 image(s) per task; n up to 3 on jimeng_t2i_v40"),
+        (
+            "n",
+            3,
+            "n: doubao-seedream-3-0-t2i-250415 makes at most 1 image(s) per task; n up to 3 on doubao-seedream-4-0-250828, jimeng_t2i_v40",
+        ),
     ],
 )
 def test_openai_parameters_not_honoured_are_refused_saying_why(settings, field, value, says):

@@ -102,7 +102,7 @@ def test_completed_result_has_the_image_url(client, settings):
     # 1-0: attempt 1, image 0, then 128 random bits: no one guesses another task's file
     assert re.fullmatch(rf"http://testserver/media/images/{task_id}/1-0-[\w-]{{22}}\.png", data["result"]["image_url"])
     assert data["result"]["images"] == [
-        {"url": data["result"]["image_url"], "width": 640, "height": 512, "content_type": "image/png"}
+        {"url": data["result"]["image_url"], "width": 640, "height": 512, "content_type": "image/png", "index": 0}
     ]
     image = client.get(data["result"]["image_url"].removeprefix("http://testserver"))
     assert image.status_code == 200

@@ -51,6 +51,7 @@ def test_pending_tasks_know_their_place_and_a_resumed_stream_misses_nothing(make
     positions = [data["queue_position"] for event_id, _, data in live if event_id.startswith("1.")]
     assert positions == sorted(positions, reverse=True) and positions[-1] < 2  # its place moved: events
 
+    stack.wait_terminal(ids[1])  # (a worker may take the tasks in line in another order)
     missed = _events(stack, ids[1], last_event_id="1.1")  # away while it ran and ended
     assert [(event_id, data["status"]) for event_id, event, data in missed if event == "status"] == [
         ("2", "processing"),

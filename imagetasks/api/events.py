@@ -32,7 +32,7 @@ def _rank(status: str) -> int:
 
 class EventLog:
     """What one stream has sent (as the client's Last-Event-ID says, on a reconnect): event ids are
-    `1.<queue position>` while pending, `2` processing, `3` ended."""
+    `1.<queue position>` while pending, `2` processing (`2.<k>`: a set's k-th image arrived), `3` ended."""
 
     def __init__(self, request, last_event_id: str):
         self.request = request
@@ -46,19 +46,29 @@ class EventLog:
     def frames(self, task) -> list[str]:
         """The events for the task as it is now that the client has not seen."""
         detail = task_detail(task, self.request)
-        state = (_rank(task.status), detail.get("queue_position", 0) if task.status == Status.PENDING else 0)
-        if self.last == state:
+        rank = _rank(task.status)
+        images = (detail.get("result") or {}).get("images") or [] if task.status != Status.PENDING else []
+        state = (rank, detail.get("queue_position", 0) if rank == 1 else len(images) if rank == 2 else 0)
+        if self.last == state or (self.last is not None and self.last[0] == 3):
             return []
         frames = []
-        if self.last is not None and self.last[0] == 1 and state[0] == 3 and task.started_at is not None:
+        waited = self.last is None or self.last[0] == 1
+        if rank == 2 and waited:
+            frames.append(_frame("2", "status", detail))
+        elif rank == 3 and waited and self.last is not None and task.started_at is not None:
             frames.append(_frame("2", "status", _as_processing(detail)))  # it ran while the client was away
-        frames.append(_frame(_ident(state), "status", detail))
+        if rank == 2 or (self.last is not None and "requested" in (detail.get("result") or {})):
+            seen = self.last[1] if self.last is not None and self.last[0] == 2 else 0
+            for count, image in enumerate(images[seen:], start=seen + 1):  # a set's images, each as it came
+                frames.append(_frame(f"2.{count}", "image", {"task_id": task.id, "count": count, "image": image}))
+        if rank != 2:
+            frames.append(_frame(_ident(state), "status", detail))
         self.last = state
         return frames
 
 
 def _ident(state: tuple[int, int]) -> str:
-    return f"1.{state[1]}" if state[0] == 1 else str(state[0])
+    return f"1.{state[1]}" if state[0] == 1 else f"2.{state[1]}" if state[0] == 2 and state[1] else str(state[0])
 
 
 def _as_processing(detail: dict) -> dict:

@@ -62,7 +62,11 @@ class TaskFields(serializers.Serializer):
 
 def image_urls(most: int) -> serializers.ListField:
     return serializers.ListField(
-        child=serializers.URLField(max_length=2048), required=False, max_length=most, allow_empty=True
+        child=serializers.URLField(max_length=2048),
+        required=False,
+        max_length=most,
+        allow_empty=True,
+        error_messages={"max_length": "at most {max_length} reference images are taken by any model (Seedream 4.x)."},
     )
 
 

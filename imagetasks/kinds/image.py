@@ -63,15 +63,25 @@ def knobs_check(spec: ImageSpec, *, scale: float | None, flags: dict[str, bool])
             raise InvalidInput(f"{spec.id} does not take '{name}'.")
 
 
-def _count_check(spec: ImageSpec, count: int, flags: dict) -> None:
+def _count_check(spec: ImageSpec, count: int, flags: dict, references: int) -> None:
     if flags.get("force_single"):
         raise InvalidInput("n: with force_single a task makes one image; leave one of them out.")
-    if count > spec.max_images:
+    most = max(spec.max_images, spec.set_max)
+    if count > most:
         from .catalog import catalog
 
-        able = [other.id for other in catalog() if isinstance(other, ImageSpec) and other.max_images >= count]
+        able = [
+            other.id
+            for other in catalog()
+            if isinstance(other, ImageSpec) and max(other.max_images, other.set_max) >= count
+        ]
         where = f"; n up to {count} on {', '.join(able)}" if able else ""
-        raise InvalidInput(f"n: {spec.id} makes at most {spec.max_images} image(s) per task{where}.")
+        raise InvalidInput(f"n: {spec.id} makes at most {most} image(s) per task{where}.")
+    if spec.set_max and references + count > spec.set_total_max:
+        raise InvalidInput(
+            f"n: on {spec.id} reference images and generated images together are at most {spec.set_total_max} "
+            f"({references} reference image(s) leave room for {max(0, spec.set_total_max - references)})."
+        )
 
 
 class ImageKind(TaskKind):
@@ -100,7 +110,7 @@ class ImageKind(TaskKind):
             params["scale"] = int(scale) if isinstance(spec.scale_range[0], int) else scale
         count = options.get("n") or 1
         if count > 1:
-            _count_check(spec, count, flags)
+            _count_check(spec, count, flags, len(request.reference_images))
             params["n"] = count
         return params | flags
 
@@ -128,11 +138,20 @@ class ImageKind(TaskKind):
                 "width": image.get("width"),
                 "height": image.get("height"),
                 "content_type": image.get("content_type"),
+                **({"index": image["index"]} if "index" in image else {}),
                 **({"source_url": image["source_url"]} if image.get("source_url") else {}),
             }
             for image in result.get("images", [])
         ]
-        return {"image_url": images[0]["url"] if images else None, "images": images}
+        answer = {"image_url": images[0]["url"] if images else None, "images": images}
+        if "requested" in result:  # a set: how many were asked for, made, and which were not, and why
+            answer |= {
+                "requested": result["requested"],
+                "count": len(images),
+                "partial": bool(result.get("partial")),
+                "errors": list(result.get("errors", [])),
+            }
+        return answer
 
     def model_entry(self, spec: ImageSpec) -> dict:
         return {
@@ -147,6 +166,10 @@ class ImageKind(TaskKind):
             "recommended_sizes": list(spec.recommended_sizes),
             "scale_range": list(spec.scale_range) if spec.scale_range else None,
             "options": list(spec.options),
+            "max_images": max(spec.max_images, spec.set_max),
+            "set": {"max_images": spec.set_max, "max_references_and_images": spec.set_total_max}
+            if spec.set_max
+            else None,
         }
 
 

@@ -19,6 +19,7 @@ from ..capacity import capacity
 from ..journal import submission_find
 from ..kinds import kind_get
 from ..models import IdempotencyKey, ImageTask, Status
+from . import sets
 from .lifecycle import task_defer
 from .limits import active_counters_resync
 from .retention import files_expire
@@ -89,6 +90,9 @@ def _lost_recover(now) -> dict:
         if journaled is not None:  # the upstream accepted it, the worker died before recording it
             counts["adopted"] += _adopt(task, *journaled, now=now)
             continue
+        if sets.set_cut_short(task, "the worker running this set stopped mid-stream"):
+            counts["completed_partial"] = counts.get("completed_partial", 0) + 1
+            continue  # the images it kept are the result; the stream is gone for good
         error = UpstreamError(
             "the worker running this task stopped before finishing", code="worker_lost", retryable=True
         )

@@ -12,7 +12,7 @@ from django.utils import timezone
 from jimeng_server import metrics
 from jimeng_server.backoff import backoff_seconds
 from providers import registry
-from providers.base import GenerationRequest, Image, UpstreamError, Video
+from providers.base import GenerationRequest, Image, ItemError, UpstreamError, Video
 
 from .. import cadence, storage
 from ..capacity import capacity
@@ -20,6 +20,7 @@ from ..journal import submission_journal
 from ..kinds import kind_get
 from ..models import ImageTask, Status
 from ..selectors import task_find
+from . import sets
 from .accounts import accounts_for_work, accounts_out
 from .lifecycle import task_claim, task_complete, task_fail, task_held, upstream_failed
 from .scheduling import NextStep
@@ -54,7 +55,11 @@ def _poll_delay(task: ImageTask) -> float:
 def _store_and_complete(task: ImageTask, images=(), videos=(), found_after: float | None = None) -> None:
     kind, params = kind_get(task.kind), task.params or {}
     images, videos = kind.outputs_kept(params, list(images)), kind.outputs_kept(params, list(videos))
-    result = storage.outputs_store(task_id=task.id, attempt=task.attempts, images=images, videos=videos)
+    result = storage.outputs_store(
+        task_id=task.id, attempt=task.attempts, images=images, videos=videos, skip=sets.kept_indexes(task)
+    )
+    if not videos:  # with the images of a set kept as they arrived
+        result = sets.set_result(task, result)
     if found_after is not None:  # a generation that delivered what it promised teaches when to look
         cadence.generation_observed(task.provider, task.model, found_after)
     if not task_complete(task=task, result=result):
@@ -65,10 +70,14 @@ def _store_and_complete(task: ImageTask, images=(), videos=(), found_after: floa
 def _outputs_message(images, videos) -> list[dict] | None:
     """Outputs given by URL, as a message can carry them; None when any came as bytes (stored at once)."""
     items = []
-    for image in images:
-        if image.data is not None:
+    for n, image in enumerate(images):
+        index = n if image.index is None else image.index
+        if isinstance(image, ItemError):
+            items.append({"failed": index, "code": image.code, "message": image.message})
+        elif image.data is not None:
             return None
-        items.append({"image": image.url})
+        else:
+            items.append({"image": image.url, "index": index})
     for video in videos:
         if video.data is not None or video.last_frame_data is not None:
             return None
@@ -77,7 +86,13 @@ def _outputs_message(images, videos) -> list[dict] | None:
 
 
 def _outputs_read(items: list[dict]) -> tuple[list[Image], list[Video]]:
-    images = [Image(url=item["image"]) for item in items if "image" in item]
+    images = [
+        Image(url=item["image"], index=item.get("index"))
+        if "image" in item
+        else ItemError(index=item["failed"], code=item["code"], message=item["message"])
+        for item in items
+        if "image" in item or "failed" in item
+    ]
     videos = [Video(url=item["video"], last_frame_url=item.get("last_frame")) for item in items if "video" in item]
     return images, videos
 
@@ -86,7 +101,7 @@ def _store_seconds(outputs: list[dict]) -> float:
     """How long storing these may take: every download at its deadline, and a margin."""
     videos = sum(1 for item in outputs if "video" in item)
     frames = sum(1 for item in outputs if item.get("last_frame"))
-    images = len(outputs) - videos
+    images = sum(1 for item in outputs if "image" in item)
     return (
         videos * settings.VIDEO_DOWNLOAD_TIMEOUT_SECONDS
         + (images + frames) * settings.IMAGE_DOWNLOAD_TIMEOUT_SECONDS
@@ -98,8 +113,16 @@ def _outputs_keep(task: ImageTask, seq: int, images, videos, found_after: float 
     """A generation is done: keep what it made. Bytes in hand are stored here; outputs behind URLs are
     downloaded by the store step, on the I/O queue — a slow or large download never holds a worker
     process that generates (its message carries the URLs, and the task is not looked at meanwhile)."""
+    skip = sets.kept_indexes(task)  # a set's images kept as they arrived
+    if skip and not videos:  # a set under way: the rest of it (in hand) arrives the same way, one by one
+        if not sets.items_arrived(
+            task, [item for item in images if isinstance(item, ItemError) or item.data is not None]
+        ):
+            return None
+        skip = sets.kept_indexes(task)
+    images = [item for n, item in enumerate(images) if (n if item.index is None else item.index) not in skip]
     outputs = _outputs_message(images, videos)
-    if outputs is None:
+    if outputs is None or not outputs:
         _store_and_complete(task, images=images, videos=videos, found_after=found_after)
         return None
     busy_until = timezone.now() + timedelta(seconds=_store_seconds(outputs))
@@ -173,7 +196,7 @@ def task_process(*, task_id: str) -> NextStep | None:
     request = generation_request(task)
     try:
         if provider.style == "sync":
-            return _outputs_keep(task, task.polls, provider.generate(request), (), None)
+            return _generate(task, provider, request)
         upstream_task_id = provider.submit(request)
     except UpstreamError as error:
         return upstream_failed(task, error)
@@ -205,6 +228,29 @@ def task_process(*, task_id: str) -> NextStep | None:
                 log.info("Upstream cancel of task %s failed: %s", task.id, error.message)
         return None
     return NextStep("poll", delay, task.polls, task.provider)
+
+
+class _Abandoned(Exception):
+    """The task stopped being this worker's while its images arrived (canceled): stop the generation."""
+
+
+def _generate(task: ImageTask, provider, request: GenerationRequest) -> NextStep | None:
+    """A synchronous generation. A set's images that arrive one by one are each kept as they come; one
+    cut short after some were kept completes with those (sets.set_cut_short says why)."""
+
+    def on_item(item) -> None:
+        if not sets.item_arrived(task, item):
+            raise _Abandoned
+
+    try:
+        items = provider.generate(request, on_item=on_item)
+    except _Abandoned:
+        return None
+    except UpstreamError as error:
+        if sets.set_cut_short(task, error.message):
+            return None
+        raise
+    return _outputs_keep(task, task.polls, items, (), None)
 
 
 def _no_account(task: ImageTask, provider) -> None:
@@ -245,6 +291,8 @@ def task_poll(*, task_id: str, seq: int) -> NextStep | None:
         result = provider.poll(generation_request(task), task.upstream_task_id)
         if result.done:
             return _outputs_keep(task, seq + 1, result.images, result.videos, waited)
+        if result.images and not sets.items_arrived(task, result.images):  # a set's images so far
+            return None
     except UpstreamError as error:
         if error.resubmit or not error.retryable:
             return upstream_failed(task, error)

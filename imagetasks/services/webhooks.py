@@ -29,6 +29,7 @@ from jimeng_server.text import json_text
 from ..capacity import SLOT_SCRIPT
 from ..models import ImageTask, Status, WebhookDelivery
 from ..representation import task_detail
+from ..storage import file_url
 from .scheduling import webhook_delivery_on_commit
 
 log = logging.getLogger(__name__)
@@ -46,12 +47,12 @@ def sign(secret: str, sent_at: str, body: bytes) -> str:
     return hmac.new(secret.encode(), sent_at.encode() + b"." + body, hashlib.sha256).hexdigest()
 
 
-def _record(task: ImageTask) -> WebhookDelivery:
+def _record(task: ImageTask, event: str = "", **extra) -> WebhookDelivery:
     # Due now: if the message below is lost, the reconciler finds the row by this time and sends it.
     delivery = WebhookDelivery(
-        task=task, event=EVENTS[task.status], url=task.webhook_url, payload={}, next_attempt_at=timezone.now()
+        task=task, event=event or EVENTS[task.status], url=task.webhook_url, payload={}, next_attempt_at=timezone.now()
     )
-    delivery.payload = {"event": delivery.event, "delivery_id": delivery.id, "task": task_detail(task)}
+    delivery.payload = {"event": delivery.event, "delivery_id": delivery.id, "task": task_detail(task), **extra}
     delivery.save(force_insert=True)
     webhook_delivery_on_commit(delivery_id=delivery.id)
     return delivery
@@ -70,6 +71,13 @@ def webhook_status_changed(task: ImageTask) -> None:
     """For tasks that asked for every status change ("all"): the start of processing."""
     if task.webhook_url and task.webhook_events == "all" and task.status in EVENTS:
         _record(task)
+
+
+def webhook_image(task: ImageTask, entry: dict) -> None:
+    """For tasks that asked for every change ("all"): one image of a set kept (`task.image`, with the
+    image's index and URL; the task as it stands, with the images so far)."""
+    if task.webhook_url and task.webhook_events == "all":
+        _record(task, "task.image", image={"index": entry["index"], "url": file_url(entry["name"])})
 
 
 class _HostSlots:

@@ -20,7 +20,7 @@ from .files import (
     uploads_orphaned_delete,
     uploads_save,
 )
-from .outputs import image_facts, outputs_store
+from .outputs import image_facts, image_store, item_error, outputs_store
 from .serve import file_response, media_answer
 
 __all__ = [
@@ -30,6 +30,8 @@ __all__ = [
     "file_url",
     "files_delete",
     "image_facts",
+    "image_store",
+    "item_error",
     "media_answer",
     "outputs_store",
     "task_files",

@@ -16,7 +16,7 @@ from django.conf import settings
 from PIL import Image as PILImage
 
 from jimeng_server.outbound import OutboundBlocked, OutboundError, fetch
-from providers.base import Image, UpstreamError, Video
+from providers.base import Image, ItemError, UpstreamError, Video
 from providers.videos import mp4_last_frame_png, mp4_probe
 
 from .files import file_save, files_delete
@@ -143,18 +143,46 @@ def _still(task_id: str, stem: str, data: bytes, what: str, saved: list[str]) ->
     }
 
 
-def outputs_store(*, task_id: str, attempt: int, images=(), videos=()) -> dict:
-    """Store what one attempt made: the task's result (`{"images": [...]}` or `{"videos": [...]}`). If
-    any part fails, what this call stored is deleted before the error goes up: nothing of a failed
-    attempt is left behind or served."""
+def _deleting_on_failure(task_id: str, saved: list[str]):
+    """Files this call stored are deleted if it fails: nothing of a failed store is left or served."""
+    try:
+        files_delete(saved)
+    except Exception:
+        log.warning("could not delete the files of a failed store of task %s", task_id, exc_info=True)
+
+
+def outputs_store(*, task_id: str, attempt: int, images=(), videos=(), skip=frozenset()) -> dict:
+    """Store what one attempt made: the task's result (`{"images": [...]}` or `{"videos": [...]}`; a
+    set's failed items as `errors`). Images of a set already kept (their index in `skip`) are passed
+    over. If any part fails, what this call stored is deleted before the error goes up."""
     saved: list[str] = []
     try:
         if videos:
             return {"videos": [_video(task_id, f"{attempt}-{n}", video, saved) for n, video in enumerate(videos)]}
-        return {"images": [_image(task_id, f"{attempt}-{n}", image, saved) for n, image in enumerate(images)]}
+        stored, errors = [], []
+        for n, item in enumerate(images):
+            index = n if item.index is None else item.index
+            if index in skip:
+                continue
+            if isinstance(item, ItemError):
+                errors.append(item_error(item))
+            else:
+                stored.append(_image(task_id, f"{attempt}-{index}", item, saved) | {"index": index})
+        return {"images": stored, **({"errors": errors} if errors else {})}
     except BaseException:
-        try:
-            files_delete(saved)
-        except Exception:
-            log.warning("could not delete the files of a failed store of task %s", task_id, exc_info=True)
+        _deleting_on_failure(task_id, saved)
+        raise
+
+
+def item_error(item: ItemError) -> dict:
+    return {"index": item.index, "code": item.code, "message": item.message}
+
+
+def image_store(*, task_id: str, attempt: int, image: Image) -> dict:
+    """One image of a set, kept the moment it arrives: its entry in the task's result."""
+    saved: list[str] = []
+    try:
+        return _image(task_id, f"{attempt}-{image.index}", image, saved) | {"index": image.index}
+    except BaseException:
+        _deleting_on_failure(task_id, saved)
         raise

@@ -20,6 +20,7 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=_redis_default or "file
 BROKER_DIR = DATA_DIR / "broker"
 CELERY_BROKER_TRANSPORT_OPTIONS = {}
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    CELERY_BROKER_TRANSPORT = "jimeng_server.broker:Transport"  # kombu's, each message written whole first
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),

@@ -18,6 +18,7 @@ import itertools
 import json
 import random
 import re
+import socket
 import threading
 import time
 import uuid
@@ -167,6 +168,7 @@ class FakeConfig:
     task_ttl: float = 12 * 3600  # after this, GetResult answers "expired"
     max_concurrency: int | None = None  # above this many generations at once, answer 50430 / 429
     images_multi: int = 2  # images a 4.x model returns unless force_single
+    set_most: int = 15  # images a Seedream group generation makes at most (the model decides: fewer)
     faults: list[Fault] = field(default_factory=list)
     # More accounts (a pool): access key -> secret key (Jimeng), and more Ark API keys. Each account's
     # tasks are its own: another account's poll or cancel of them answers not_found (and is counted).
@@ -206,6 +208,7 @@ class FakeState:
         self.peak_by_account: Counter[str] = Counter()  # access key / Ark key -> most generations at once
         self.submissions_by_account: Counter[str] = Counter()
         self.foreign_requests = 0  # polls or cancels of a task by an account that did not make it
+        self.last_ark_body: dict = {}  # the last Ark images request, as sent
         self._ark_by_key: Counter[str] = Counter()
         self.generation = 0  # bumped by reset(): a request begun before a reset must not count after it
         self._ark_in_flight = 0
@@ -227,6 +230,7 @@ class FakeState:
             self.submissions_by_account.clear()
             self.foreign_requests = 0
             self._ark_by_key.clear()
+            self.last_ark_body = {}
 
     def active(self, now: float) -> int:
         jimeng = sum(1 for task in self.tasks.values() if task.submitted <= now < task.done_at)
@@ -275,6 +279,36 @@ class FakeState:
 
 class _Dropped(Exception):
     pass
+
+
+ARK_GROUP_MODELS = {"doubao-seedream-4-0-250828"}
+
+
+def _ark_set_problem(form: dict) -> tuple[str, str] | None:
+    """Group mode, streaming and reference counts as Ark checks them: (param, message) when refused."""
+    model, images = form["model"], form.get("image")
+    images = images if isinstance(images, list) else [images] if images else []
+    sequential = form.get("sequential_image_generation", "disabled")
+    if model not in ARK_GROUP_MODELS:
+        if sequential != "disabled" and "sequential_image_generation" in form:
+            return "sequential_image_generation", f"the model {model} does not support sequential image generation"
+        if form.get("stream"):
+            return "stream", f"the model {model} does not support stream"
+        return None
+    if sequential not in ("auto", "disabled"):
+        return "sequential_image_generation", f"the parameter `sequential_image_generation` is not valid: {sequential}"
+    if len(images) > 14:
+        return "image", "the number of reference images must not exceed 14"
+    most = (form.get("sequential_image_generation_options") or {}).get("max_images", 15)
+    if sequential == "auto":
+        if not isinstance(most, int) or isinstance(most, bool) or not 1 <= most <= 15:
+            return "sequential_image_generation_options.max_images", "max_images must be between 1 and 15"
+        if len(images) + most > 15:
+            return (
+                "sequential_image_generation_options.max_images",
+                "reference images + generated images must not exceed 15",
+            )
+    return None
 
 
 def _png(width: int, height: int, seed: str) -> bytes:
@@ -678,6 +712,7 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             return self._ark_error("InvalidParameter", "the request body is not JSON")
         prompt = form.get("prompt") if isinstance(form.get("prompt"), str) else ""
+        self.state.last_ark_body = form  # what the last images request asked (a test reads it)
         fault = self._apply(self.state.pick_fault("ark", prompt))
         if fault is not None:
             return self._ark_error(str(fault.code), f"injected {fault.code}")
@@ -695,6 +730,9 @@ class Handler(BaseHTTPRequestHandler):
             )
         if form["model"] == "doubao-seededit-3-0-i2i-250628" and not form.get("image"):
             return self._ark_error("MissingParameter", "the parameter `image` is required", "image")
+        refused = _ark_set_problem(form)
+        if refused:
+            return self._ark_error("InvalidParameter", refused[1], refused[0])
         with self.state.lock:
             config = self.state.config
             now = time.monotonic()
@@ -716,36 +754,86 @@ class Handler(BaseHTTPRequestHandler):
         if limited:
             return self._ark_error("RateLimitExceeded.EndpointRPMExceeded", "too many concurrent requests")
         generation = self.state.generation
+        seed = uuid.uuid4().hex
+        sequential = form.get("sequential_image_generation") == "auto"
+        count = (form.get("sequential_image_generation_options") or {}).get("max_images", 1) if sequential else 1
+        count = min(count, config.set_most) if sequential else count
         try:
+            if form.get("stream") is True:
+                return self._ark_stream(form, prompt, count, lambda n: self._ark_item(form, prompt, seed, n))
             time.sleep(config.latency)
         finally:
             with self.state.lock:
                 if generation == self.state.generation:
                     self.state._ark_in_flight -= 1
                     self.state._ark_by_key[key] -= 1
-        width, height = int(match.group(1)), int(match.group(2))
-        seed = uuid.uuid4().hex
-        sequential = form.get("sequential_image_generation") == "auto"
-        count = (form.get("sequential_image_generation_options") or {}).get("max_images", 1) if sequential else 1
-        if form.get("response_format") == "b64_json":
-            items = [
-                {"b64_json": base64.b64encode(_png(width, height, f"{seed}/{n}")).decode(), "size": size}
-                for n in range(count)
-            ]
-        else:
-            host = self.headers.get("Host")
-            items = [
-                {"url": f"http://{host}/images/{seed}/{width}x{height}/{n}.png", "size": size} for n in range(count)
-            ]
+        items = [self._ark_item(form, prompt, seed, n) for n in range(count)]
+        made = sum(1 for item in items if "error" not in item)
         self._send(
             200,
             {
                 "model": form["model"],
                 "created": int(time.time()),
                 "data": items,
-                "usage": {"generated_images": count, "output_tokens": 4096 * count, "total_tokens": 4096 * count},
+                "usage": {"generated_images": made, "output_tokens": 4096 * made, "total_tokens": 4096 * made},
             },
         )
+
+    def _ark_item(self, form: dict, prompt: str, seed: str, n: int) -> dict:
+        """One image of an answer, or the error of one that was not made (an `ark_item` fault)."""
+        fault = self.state.pick_fault("ark_item", prompt)
+        if fault is not None:
+            return {"error": {"code": str(fault.code), "message": f"injected {fault.code}"}}
+        size = str(form.get("size", "1024x1024"))
+        width, height = (int(side) for side in size.split("x"))
+        if form.get("response_format") == "b64_json":
+            return {"b64_json": base64.b64encode(_png(width, height, f"{seed}/{n}")).decode(), "size": size}
+        return {"url": f"http://{self.headers.get('Host')}/images/{seed}/{width}x{height}/{n}.png", "size": size}
+
+    def _ark_stream(self, form: dict, prompt: str, count: int, item) -> None:
+        """Group generation streamed: one event per image as it is made (the latency spread over them),
+        then `image_generation.completed` and `data: [DONE]`. A `drop` fault on `ark_stream` cuts the
+        connection after that many images (`times` counts answers, `delay` how many images first)."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        cut = self.state.pick_fault("ark_stream", prompt)
+        made = 0
+        for n in range(count):
+            if cut is not None and n >= int(cut.delay):
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            time.sleep(self.state.config.latency / count)
+            answer = item(n)
+            if "error" in answer:
+                event = {"type": "image_generation.partial_failed", "image_index": n, "error": answer["error"]}
+            else:
+                made += 1
+                event = {
+                    "type": "image_generation.partial_succeeded",
+                    "model": form["model"],
+                    "created": int(time.time()),
+                    "image_index": n,
+                    **answer,
+                }
+            self._sse(event["type"], json.dumps(event))
+        usage = {"generated_images": made, "output_tokens": 4096 * made, "total_tokens": 4096 * made}
+        done = {
+            "type": "image_generation.completed",
+            "model": form["model"],
+            "created": int(time.time()),
+            "usage": usage,
+        }
+        self._sse(done["type"], json.dumps(done))
+        self._sse("", "[DONE]")
+
+    def _sse(self, event: str, data: str) -> None:
+        head = f"event: {event}\n" if event else ""
+        self.wfile.write(f"{head}data: {data}\n\n".encode())
+        self.wfile.flush()
 
     # --- Seedance (Ark content-generation tasks)
     def _ark_key(self) -> str | None:
