@@ -11,6 +11,10 @@ R7  One user's webhooks point at a receiver that sends one byte every 5 s: anoth
     take no longer end to end than in the same run without it (goal ≤ 1.2×).
 R8  Redis stopped for 60 s under a stream of keyed creates, polls and health checks: no answer ≥ 500,
     /health non-200 while it is down, every accepted task completes afterwards.
+R9  40 Seedream sets of 4 (streamed, one image a second) with 10% of items refused by moderation,
+    10% of streams cut after two images and 10% of requests answered 500, the I/O worker that reads
+    the streams killed twice mid-run: sets lost, images kept while running then missing from the
+    result, sets generated again after keeping an image, credits charged = images delivered.
 
 Bounded in count and time; loopback only. Prints a table and writes bench/chaos-results.md.
 `make chaos SCENARIOS="R2 R3"` runs some of them (printed, not written). Exits 1 when a figure misses
@@ -388,6 +392,88 @@ def r8_redis_down(workdir: Path, fake: FakeUpstream) -> dict:
         server.stop()
 
 
+def _sets_watch(stack: Stack, ids: list[str], seen: dict, stop) -> None:
+    """What each set showed while it ran: task id -> the image URLs kept so far (the most seen)."""
+    while not stop.is_set():
+        for task_id in ids:
+            data = stack.result(task_id)
+            if data["status"] == "processing" and "result" in data:
+                urls = [image["url"] for image in data["result"]["images"]]
+                if len(urls) > len(seen.get(task_id, [])):
+                    seen[task_id] = urls
+        time.sleep(0.2)
+
+
+def _attempt(url: str) -> str:
+    return url.rsplit("/", 1)[1].split("-", 1)[0]
+
+
+def r9_sets(workdir: Path, fake: FakeUpstream) -> dict:
+    import threading
+
+    fake.state.reset(
+        FakeConfig(
+            latency=4,
+            faults=[
+                Fault(api="ark_item", code="OutputImageSensitiveContentDetected", rate=0.1),
+                Fault(api="ark_stream", kind="drop", rate=0.1, delay=2),
+                Fault(api="ark", code="InternalServiceError", rate=0.1),
+            ],
+        )
+    )
+    server = RedisServer(workdir).start()
+    stack = Stack(workdir / "r9", broker_url=server.url, env=_env(fake, UPSTREAM_CONCURRENCY="ark=16"))
+    (workdir / "r9").mkdir(exist_ok=True)
+    seen: dict[str, list[str]] = {}
+    stop = threading.Event()
+    try:
+        stack.start(beat=True)
+        _credits_give(stack, 160)
+        ids = [
+            stack.create_task(prompt=f"r9 set {n}", model="doubao-seedream-4-0-250828", size="1280x720", n=4)
+            for n in range(40)
+        ]
+        watcher = threading.Thread(target=_sets_watch, args=(stack, ids, seen, stop))
+        watcher.start()
+        for pause in (2.5, 6):  # mid-stream, twice
+            time.sleep(pause)
+            stack.kill_group("worker_io")
+            stack.stop_process("worker_io")
+            stack.start_worker("worker_io", pool="threads", concurrency=32, queue="imagetasks-io")
+        statuses = _finish(stack, ids, timeout=240)
+        stop.set()
+        watcher.join()
+        results = {task_id: stack.result(task_id) for task_id in ids}
+        final = {
+            task_id: [image["url"] for image in (data.get("result") or {}).get("images", [])]
+            for task_id, data in results.items()
+        }
+        delivered = sum(len(urls) for urls in final.values())
+        submissions = fake.state.snapshot()["submissions"]
+        return {
+            "sets": 40,
+            "completed": statuses["completed"],
+            "failed": statuses["failed"],
+            "lost": 40 - statuses["completed"] - statuses["failed"],
+            "partial": sum(1 for data in results.values() if (data.get("result") or {}).get("partial")),
+            "images delivered / asked": f"{delivered}/160",
+            "kept images missing from the result": sum(
+                len(set(urls) - set(final[task_id])) for task_id, urls in seen.items()
+            ),
+            # An image's name starts with the attempt that made it: a set generated again after it kept an
+            # image would end with another attempt's images (or without the kept ones).
+            "sets generated again after keeping an image": sum(
+                1 for task_id, urls in seen.items() if {_attempt(url) for url in final[task_id]} != {_attempt(urls[0])}
+            ),
+            "generations": sum(count for prompt, count in submissions.items() if prompt.startswith("r9 set")),
+            **_credits_figures(stack, 160, delivered),
+        }
+    finally:
+        stop.set()
+        stack.stop()
+        server.stop()
+
+
 def _peak_within_cap(figure: str) -> bool:
     peak, cap = figure.split("/")
     return int(peak) <= int(cap)
@@ -407,6 +493,12 @@ GOALS = {
         and f["health checks while down, non-200"].split("/")[0] == f["health checks while down, non-200"].split("/")[1]
         and int(f["health checks while down, non-200"].split("/")[1]) > 0
     ),
+    "R9": lambda f: (
+        f["lost"] == 0
+        and f["kept images missing from the result"] == 0
+        and f["sets generated again after keeping an image"] == 0
+        and _credits_exact(f)
+    ),
 }
 SCENARIOS = {
     "R1": r1_worker_killed,
@@ -415,6 +507,7 @@ SCENARIOS = {
     "R6": r6_webhooks,
     "R7": r7_slow_receiver,
     "R8": r8_redis_down,
+    "R9": r9_sets,
 }
 
 
