@@ -118,3 +118,32 @@ def test_a_prompt_becomes_a_playing_video(make_stack, browser, tmp_path):
     assert shot.stat().st_size > 10_000
     if os.environ.get("JIMENG_SCREENSHOT_DIR"):
         shutil.copy(shot, Path(os.environ["JIMENG_SCREENSHOT_DIR"]) / "playground-video.png")
+
+
+def test_a_set_fills_the_result_one_image_at_a_time(make_stack, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    stack = make_stack(env={"LOCAL_PROVIDER_LATENCY_SECONDS": "3"}).start()  # an image every 1.5 s
+    browser.get(stack.url("/playground/"))
+    wait = WebDriverWait(browser, 60, poll_frequency=0.1)
+    wait.until(lambda page: page.find_elements(By.CSS_SELECTOR, "#model option"))
+    Select(browser.find_element(By.ID, "model")).select_by_value("doubao-seedream-4-0-250828")
+    browser.find_element(By.ID, "prompt").send_keys("three views of one lighthouse")
+    browser.find_element(By.ID, "size").send_keys("1280x720")
+    count = browser.find_element(By.ID, "count")
+    count.clear()
+    count.send_keys("3")
+    browser.find_element(By.ID, "go").click()
+
+    def growing(page):  # images shown while the task is still processing
+        shown = len(page.find_elements(By.CSS_SELECTOR, "#result img"))
+        return shown if 0 < shown < 3 and "processing" in page.find_element(By.ID, "progress").text else None
+
+    assert wait.until(growing) in (1, 2)
+    wait.until(lambda page: "completed" in page.find_element(By.ID, "progress").text)
+    images = browser.find_elements(By.CSS_SELECTOR, "#result img")
+    assert len(images) == 3
+    assert wait.until(
+        lambda page: all(page.execute_script("return arguments[0].naturalWidth", i) == 1280 for i in images)
+    )
