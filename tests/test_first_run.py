@@ -84,3 +84,32 @@ def _processes_of(data_dir) -> list[str]:
             except OSError:
                 pass
     return found
+
+
+def test_run_local_without_a_terminal_serves_and_stops_on_sigterm(tmp_path):
+    """As a service manager (systemd, a container) runs it: no terminal; honcho is exec'd, so the
+    SIGTERM meant for the server reaches it, and every process stops."""
+    import signal
+    import subprocess
+
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("JIMENG_TEST", "PYTHONPATH"))},
+        "JIMENG_DATA_DIR": str(tmp_path / "data"),
+        "JIMENG_ENV_FILE": str(tmp_path / "none.env"),
+        "SERVER_PORT": str(port),
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+    }
+    env.pop("MONGODB_URI", None)
+    log = open(tmp_path / "run.log", "wb")
+    server = subprocess.Popen(
+        [str(ROOT / "scripts/run-local")], cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log
+    )
+    deadline = time.monotonic() + 120
+    while not _answers(port) and time.monotonic() < deadline and server.poll() is None:
+        time.sleep(0.3)
+    assert _answers(port), (tmp_path / "run.log").read_text()[-3000:]
+    server.send_signal(signal.SIGTERM)
+    assert server.wait(timeout=20) is not None
+    time.sleep(0.5)
+    assert _processes_of(tmp_path / "data") == [], (tmp_path / "run.log").read_text()[-3000:]
