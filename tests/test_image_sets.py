@@ -122,7 +122,8 @@ def test_a_set_with_every_item_failed_fails_and_costs_nothing(make_stack, fake_u
     fake_upstream.config.faults = [
         Fault(api="ark_item", code="OutputImageSensitiveContentDetected", prompt_contains="refused")
     ]
-    stack = make_stack(env=upstream_env(fake_upstream)).start()
+    # Output moderation is tried again (another generation may pass): one attempt here, to see the end.
+    stack = make_stack(env=upstream_env(fake_upstream) | {"TASK_MAX_ATTEMPTS": "1"}).start()
     _credits(stack, "none-buyer", 5)
     task_id = stack.create_task(prompt="all refused", model=SEEDREAM_4, size="1280x720", n=2, user_id="none-buyer")
     data = stack.wait_terminal(task_id)
