@@ -88,7 +88,8 @@ def set_result(task: ImageTask, result: dict, *, cut_short: bool = False) -> dic
     requested = int((task.params or {}).get("n") or 1)
     if requested == 1 and not errors and not cut_short:
         return {"images": images}
-    return {"images": images, "errors": errors, "requested": requested, "partial": bool(errors) or cut_short}
+    short = cut_short and len(images) + len(errors) < requested  # (cut after its last image: whole)
+    return {"images": images, "errors": errors, "requested": requested, "partial": bool(errors) or short}
 
 
 def set_cut_short(task: ImageTask, reason: str) -> bool:
