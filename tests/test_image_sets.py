@@ -174,13 +174,17 @@ def test_a_worker_killed_mid_stream_loses_no_kept_image_and_pays_once(make_stack
     prompt = "four seasons of one tree"
     task_id = stack.create_task(prompt=prompt, model=SEEDREAM_4, size="1280x720", n=4, user_id="crash-buyer")
 
+    seen = []
+
     def kept() -> list:
         data = stack.result(task_id)
+        seen.append((data["status"], len(data.get("result", {}).get("images", []))))
         return data.get("result", {}).get("images", []) if data["status"] == "processing" else []
 
-    before = wait_for(
-        kept, timeout=30, interval=0.05, what=f"a kept image {stack.result(task_id)}\n{stack.log('worker')}"
-    )
+    try:
+        before = wait_for(kept, timeout=30, interval=0.05, what="a kept image")
+    except TimeoutError:
+        pytest.fail(f"no image seen while processing: {sorted(set(seen))}\n{stack.log('worker_io')[-3000:]}")
     stack.kill_group("worker_io")  # mid-stream (a synchronous upstream runs on the I/O queue's workers)
     stack.start_worker("worker_io2", pool="threads", concurrency=8, queue="imagetasks-io")
     data = stack.wait_terminal(task_id, timeout=60)
