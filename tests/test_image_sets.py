@@ -53,6 +53,11 @@ def _balance(stack, user: str) -> dict:
     return {"balance": data["credits"], "reserved": data["credits_reserved"]}
 
 
+def _settled(stack, user: str) -> dict:
+    """The balance once the ended task's reservation is settled (just after its status changes)."""
+    return wait_for(lambda: (b := _balance(stack, user))["reserved"] == 0 and b, timeout=30, what="settled credits")
+
+
 def test_a_set_of_four_arrives_image_by_image_and_is_charged_per_image(make_stack, fake_upstream):
     fake_upstream.config.latency = 4.0  # one image a second, streamed
     stack = make_stack(env=upstream_env(fake_upstream)).start()
@@ -85,7 +90,7 @@ def test_a_set_of_four_arrives_image_by_image_and_is_charged_per_image(make_stac
     assert {image["width"] for image in result["images"]} == {1280}
     assert seen_while_running & {1, 2, 3}, seen_while_running  # a poll showed the set growing
     assert 4 in reserved_while_running  # n x price held while it runs
-    assert _balance(stack, "set-buyer") == {"balance": 6, "reserved": 0}  # 4 delivered, 4 charged
+    assert _settled(stack, "set-buyer") == {"balance": 6, "reserved": 0}  # 4 delivered, 4 charged
     assert fake_upstream.state.submissions["a storyboard of four panels: a fox finds a lantern"] == 1
 
     names = [name for _, name, _ in streamed]
@@ -114,7 +119,7 @@ def test_a_failed_item_is_listed_and_not_charged(make_stack, fake_upstream):
     assert error["index"] == 0 and error["code"] == "OutputImageSensitiveContentDetected"
     assert "moderation" in error["message"]
     assert [image["index"] for image in result["images"]] == [1, 2, 3]
-    assert _balance(stack, "item-buyer") == {"balance": 7, "reserved": 0}  # 3 charged
+    assert _settled(stack, "item-buyer") == {"balance": 7, "reserved": 0}  # 3 charged
 
 
 def test_a_set_with_every_item_failed_fails_and_costs_nothing(make_stack, fake_upstream):
@@ -128,7 +133,7 @@ def test_a_set_with_every_item_failed_fails_and_costs_nothing(make_stack, fake_u
     task_id = stack.create_task(prompt="all refused", model=SEEDREAM_4, size="1280x720", n=2, user_id="none-buyer")
     data = stack.wait_terminal(task_id)
     assert data["status"] == "failed" and data["error"]["code"] == "OutputImageSensitiveContentDetected", data
-    assert _balance(stack, "none-buyer") == {"balance": 5, "reserved": 0}
+    assert _settled(stack, "none-buyer") == {"balance": 5, "reserved": 0}
 
 
 def test_fourteen_references_are_sent_in_order_and_fifteen_are_refused_with_the_rule(make_stack, fake_upstream):
@@ -197,7 +202,7 @@ def test_a_worker_killed_mid_stream_loses_no_kept_image_and_pays_once(make_stack
     assert [image["url"] for image in result["images"]][: len(kept_urls)] == kept_urls  # nothing kept was lost
     assert all(requests.get(url, timeout=10).status_code == 200 for url in kept_urls)
     assert fake_upstream.state.submissions[prompt] == 1  # never generated again
-    assert _balance(stack, "crash-buyer") == {"balance": 10 - result["count"], "reserved": 0}
+    assert _settled(stack, "crash-buyer") == {"balance": 10 - result["count"], "reserved": 0}
 
 
 def test_the_local_provider_draws_a_set_image_by_image_and_a_webhook_hears_each(make_stack):
