@@ -43,7 +43,7 @@ def test_pending_tasks_know_their_place_and_a_resumed_stream_misses_nothing(make
     [(first_id, event, data)] = _events(stack, ids[2], until="status")
     assert (first_id, event, data["status"], data["queue_position"]) == ("1.2", "status", "pending", 2)
 
-    stack.start_worker()
+    stack.start_worker(concurrency=1)  # the tasks in line are taken in their order
     live = _events(stack, ids[2], last_event_id=first_id)  # resumed while it still waits
     ranks = [event_id for event_id, event, _ in live if event == "status"]
     assert ranks[-2:] == ["2", "3"] and ranks.count("2") == 1 and ranks.count("3") == 1, ranks
