@@ -23,17 +23,21 @@ def _answers(port: int) -> bool:
         return False
 
 
+def _run_env(tmp_path, port: int, env_file) -> dict:
+    """This machine's environment for a run of its own: data folder, `.env` file and port."""
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("JIMENG_TEST", "PYTHONPATH", "MONGODB_URI"))},
+        "JIMENG_DATA_DIR": str(tmp_path / "data"),
+        "JIMENG_ENV_FILE": str(env_file),
+        "SERVER_PORT": str(port),
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+    }
+
+
 def test_make_run_takes_the_environment_over_dot_env_and_stops_cleanly_on_ctrl_c(tmp_path):
     wanted, in_dot_env = free_port(), free_port()
     (tmp_path / "dot.env").write_text(f"SERVER_PORT={in_dot_env}\nLOCAL_PROVIDER_LATENCY_SECONDS=0.2\n")
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("JIMENG_TEST", "PYTHONPATH"))},
-        "JIMENG_DATA_DIR": str(tmp_path / "data"),
-        "JIMENG_ENV_FILE": str(tmp_path / "dot.env"),
-        "SERVER_PORT": str(wanted),
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
-    }
-    env.pop("MONGODB_URI", None)
+    env = _run_env(tmp_path, wanted, tmp_path / "dot.env")
     pid, terminal = pty.fork()
     if pid == 0:  # the child: make, at a terminal
         os.chdir(ROOT)
@@ -93,14 +97,7 @@ def test_run_local_without_a_terminal_serves_and_stops_on_sigterm(tmp_path):
     import subprocess
 
     port = free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("JIMENG_TEST", "PYTHONPATH"))},
-        "JIMENG_DATA_DIR": str(tmp_path / "data"),
-        "JIMENG_ENV_FILE": str(tmp_path / "none.env"),
-        "SERVER_PORT": str(port),
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
-    }
-    env.pop("MONGODB_URI", None)
+    env = _run_env(tmp_path, port, tmp_path / "none.env")
     log = open(tmp_path / "run.log", "wb")
     server = subprocess.Popen(
         [str(ROOT / "scripts/run-local")], cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log
