@@ -65,9 +65,10 @@ class ImageTask(models.Model):
     holds_slot = models.BooleanField("holds a concurrency slot", default=False)
     # Set while pending and parked until a concurrency slot frees: woken by the task that frees it (or
     # by the reconciler), never by a timer, so a backlog far above the cap costs nothing while it waits.
-    # A time rather than a flag: the index serves "the longest waiting first" as a range scan.
+    # Cleared when claimed or canceled.
     waiting_since = models.DateTimeField("waiting for a free slot since", null=True, blank=True)
-    # Its place in the line when parked: a number drawn from a per-provider counter (services/queue.py).
+    # Its place in the provider's line when parked: a start tag in the fair order (services/fair.py),
+    # kept if it parks again before it starts, cleared when claimed or canceled.
     queue_ticket = models.BigIntegerField("queue ticket", null=True, blank=True)
     # Credits reserved at create or retry (0: the user's credits are off), under the reservation id the
     # task holds now; that reservation — and only it — is charged or given back when the task ends.
@@ -105,6 +106,8 @@ class ImageTask(models.Model):
             models.Index(fields=["status", "updated_at"], name="imagetask_status_updated"),
             models.Index(fields=["kind", "status"], name="imagetask_kind_status"),
             models.Index(fields=["provider", "waiting_since"], name="imagetask_waiting"),
+            models.Index(fields=["provider", "queue_ticket"], name="imagetask_fair_line"),
+            models.Index(fields=["user", "provider", "queue_ticket"], name="imagetask_fair_user"),
             models.Index(fields=["provider", "status", "created_at"], name="imagetask_pending_line"),
             models.Index(fields=["outbox_since"], name="imagetask_outbox"),
             models.Index(fields=["files_expired_at", "finished_at"], name="imagetask_retention"),

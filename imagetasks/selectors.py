@@ -5,7 +5,7 @@ import time
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from jimeng_server.errors import NotFound
@@ -138,14 +138,14 @@ def queue_place(task: ImageTask) -> dict | None:
 
 
 def _parked_position(task: ImageTask) -> int:
-    """Behind the cap: its ticket against the line's head (one indexed read, whatever the line)."""
-    head = (
-        ImageTask.objects.filter(provider=task.provider, waiting_since__isnull=False, status=Status.PENDING)
-        .order_by("waiting_since")
-        .values_list("queue_ticket", flat=True)
-        .first()
-    )
-    return max(0, task.queue_ticket - (head if head is not None else task.queue_ticket))
+    """Behind the cap: how many waiting tasks of its provider start before it in the fair order
+    (services/slots.tasks_wake: by start tag, then time parked, then id): an index-range count, and a
+    count of the few that share its tag (two workers parking one user's tasks at once)."""
+    line = ImageTask.objects.filter(provider=task.provider, waiting_since__isnull=False)
+    ahead = line.filter(queue_ticket__lt=task.queue_ticket).count()
+    beside = line.filter(queue_ticket=task.queue_ticket).exclude(pk=task.pk)
+    earlier = Q(waiting_since__lt=task.waiting_since) | Q(waiting_since=task.waiting_since, pk__lt=task.pk)
+    return ahead + beside.filter(earlier).count()
 
 
 _AHEAD_SECONDS, _AHEAD_MOST = 1.0, 10_000

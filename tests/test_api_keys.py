@@ -39,6 +39,7 @@ MATRIX = [
     ("put", "/api/v1/users/alice", {"name": "A"}, {"own": 200, "other": 404, "service": 200, "none": 401}),
     ("delete", "/api/v1/users/alice", None, {"own": 200, "other": 404, "service": 200, "none": 401}),
     ("get", "/api/v1/users?email=alice@example.com", None, {"own": 200, "other": 404, "service": 200, "none": 401}),
+    ("put", "/api/v1/users/alice/share", {"tier": "high"}, {"own": 403, "other": 403, "service": 200, "none": 401}),
     ("post", "/api/v1/users", {"email": "c@example.com"}, {"own": 403, "other": 403, "service": 201, "none": 401}),
     ("post", "/api/v1/ai/image/task", TASK, {"own": 202, "other": 404, "service": 202, "none": 401}),
     ("post", "/api/v1/ai/tasks", TASK, {"own": 202, "other": 404, "service": 202, "none": 401}),

@@ -14,14 +14,15 @@ from .models import ApiKey, CreditEntry, User
 class UserForm(forms.ModelForm):
     class Meta:
         model = User
-        fields = ("email", "name", "credits")
+        fields = ("email", "name", "credits", "tier", "weight")
         help_texts = {"credits": "The credit balance. Changing it records a grant in the ledger; empty: credits off."}
 
 
 @admin.register(User)
 class UserAdmin(admin.ModelAdmin):
     form = UserForm
-    list_display = ("id", "email", "name", "credits", "credits_reserved", "created_at", "tasks")
+    list_display = ("id", "email", "name", "credits", "credits_reserved", "tier", "weight", "created_at", "tasks")
+    list_filter = ("tier",)
     search_fields = ("=id", "email", "name")
     readonly_fields = ("id", "credits_reserved", "created_at", "updated_at", "ledger")
     ordering = ("-created_at",)

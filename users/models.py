@@ -1,11 +1,24 @@
 """The people (or client accounts) that image tasks belong to."""
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
 from jimeng_server.ids import new_id
 
 USER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,63}$"
+
+
+WEIGHT_MAX = 100
+
+
+class Tier(models.TextChoices):
+    """Where a user's waiting tasks stand: `high` starts before the others, `batch` after them, yet
+    it advances as they start (so never starves)."""
+
+    HIGH = "high", "high"
+    NORMAL = "normal", "normal"
+    BATCH = "batch", "batch"
 
 
 class User(models.Model):
@@ -20,6 +33,12 @@ class User(models.Model):
     credits = models.IntegerField("credit balance", null=True, blank=True)
     credits_reserved = models.IntegerField("credits reserved", default=0)
     credits_seq = models.PositiveIntegerField("ledger entries applied", default=0, editable=False)
+    # Their share of the upstream when tasks wait for a slot (imagetasks/services/fair.py): a tier, and a
+    # weight within it (twice the weight, twice the starts while both users wait).
+    tier = models.CharField("priority tier", max_length=8, choices=Tier.choices, default=Tier.NORMAL)
+    weight = models.PositiveSmallIntegerField(
+        "share weight", default=1, validators=[MinValueValidator(1), MaxValueValidator(WEIGHT_MAX)]
+    )
     created_at = models.DateTimeField("created", auto_now_add=True)
     updated_at = models.DateTimeField("updated", auto_now=True)
 

@@ -54,6 +54,15 @@ def user_update(*, user_id: str, email: str | None = None, name: str | None = No
     return user
 
 
+def user_share_set(*, user_id: str, tier: str | None = None, weight: int | None = None) -> User:
+    """Their priority tier and share weight; tasks that park from now on are ordered by them."""
+    user = user_get(user_id=user_id)
+    user.tier = tier or user.tier
+    user.weight = weight or user.weight
+    user.save(update_fields=["tier", "weight", "updated_at"])
+    return user
+
+
 def user_delete(*, user_id: str) -> None:
     """The user, their tasks and keys (cascade); their files, idempotency keys and limit counters
     (imagetasks' receiver of the deletion)."""

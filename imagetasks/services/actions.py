@@ -43,6 +43,8 @@ def task_cancel(*, task_id: str, owner: str | None = None) -> ImageTask:
             finished_at=now,
             lease_expires_at=None,
             next_attempt_at=None,
+            waiting_since=None,  # out of the line
+            queue_ticket=None,
             webhook_due=bool(task.webhook_url),
             updated_at=now,
         )

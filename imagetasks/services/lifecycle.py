@@ -40,6 +40,7 @@ def task_claim(*, task_id: str, account: str = "") -> ImageTask | None:
         lease_expires_at=now + timedelta(seconds=settings.TASK_LEASE_SECONDS),
         next_attempt_at=None,
         waiting_since=None,
+        queue_ticket=None,
         updated_at=now,
     )
     if not claimed:

@@ -1,64 +1,45 @@
-"""Concurrency slots as tasks see them: give one back (waking the oldest task waiting for it), park a
-task that found its cap full, wake parked tasks."""
+"""Concurrency slots as tasks see them: give one back (waking the next task waiting for it), park a
+task that found its cap full, wake parked tasks — in the fair order (services/fair.py)."""
 
 from __future__ import annotations
 
-import redis
-from django.db import IntegrityError
-from django.db.models import F
 from django.utils import timezone
 
-from jimeng_server.shared_redis import shared_redis
-
 from ..capacity import capacity
-from ..models import CapacityCounter, ImageTask, Status
+from ..models import ImageTask, Status
+from .fair import start_tag
 from .scheduling import task_enqueue_on_commit
 
 
 def slot_release(task: ImageTask) -> None:
-    """Give the concurrency slot back, and wake the oldest task waiting for one."""
+    """Give the concurrency slot back, and wake the next task waiting for one."""
     capacity().release(task)
     tasks_wake(provider=task.provider, model=task.model, count=1) or tasks_wake(provider=task.provider, count=1)
 
 
 def task_park(task: ImageTask) -> None:
-    """No free slot: the task waits, pending, until a slot frees (see `tasks_wake`), with a ticket
-    that numbers its place in the provider's line (selectors.queue_place)."""
+    """No free slot: the task waits, pending, until a slot frees (see `tasks_wake`), with its start tag
+    in the fair order — drawn now, or kept if it parked before and was woken but lost the slot."""
     ImageTask.objects.filter(pk=task.pk, status=Status.PENDING).update(
         waiting_since=timezone.now(),
-        queue_ticket=_ticket_draw(task.provider),
+        queue_ticket=task.queue_ticket if task.queue_ticket is not None else start_tag(task),
         next_attempt_at=None,
         updated_at=timezone.now(),
     )
 
 
-def _ticket_draw(provider: str) -> int | None:
-    """The next number of the provider's line: INCR in Redis, else a counter row."""
-    client = shared_redis()
-    if client is not None:
-        try:
-            return int(client.incr(f"jimeng:queue-ticket:{provider}"))
-        except redis.RedisError:
-            return None
-    key = f"ticket:{provider}"
-    if not CapacityCounter.objects.filter(key=key).update(in_use=F("in_use") + 1):
-        try:
-            CapacityCounter.objects.create(key=key, in_use=1)
-        except IntegrityError:
-            CapacityCounter.objects.filter(key=key).update(in_use=F("in_use") + 1)
-    return CapacityCounter.objects.filter(key=key).values_list("in_use", flat=True).first()
-
-
 def tasks_wake(*, provider: str, count: int, model: str | None = None) -> int:
-    """Wake up to `count` of the oldest tasks waiting for a slot of this provider (and model, if
-    given). Each is unparked by a conditional update first, so two processes freeing slots at once
+    """Wake up to `count` of the tasks first in the fair order waiting for a slot of this provider (and
+    model, if given): the smallest start tags, the longest waiting (then the smallest id) among equal ones. Each is unparked by a conditional update first, so two processes freeing slots at once
     wake two different tasks."""
     woken = 0
     waiting = ImageTask.objects.filter(provider=provider, waiting_since__isnull=False, status=Status.PENDING)
     if model is not None:
         waiting = waiting.filter(model=model)
     while woken < count:
-        candidates = list(waiting.order_by("waiting_since").values_list("id", flat=True)[: count - woken])
+        candidates = list(
+            waiting.order_by("queue_ticket", "waiting_since", "id").values_list("id", flat=True)[: count - woken]
+        )
         if not candidates:
             break
         for task_id in candidates:

@@ -4,7 +4,7 @@ from rest_framework import serializers
 
 from jimeng_server.api import StrictFields, timestamp
 
-from ..models import USER_ID_PATTERN, User
+from ..models import USER_ID_PATTERN, WEIGHT_MAX, Tier, User
 
 
 class UserCreateSerializer(serializers.Serializer):
@@ -27,6 +27,18 @@ class UserUpdateSerializer(serializers.Serializer):
     def validate(self, attrs):
         if not attrs:
             raise serializers.ValidationError("Send at least one of: email, name.")
+        return attrs
+
+
+class ShareSerializer(StrictFields, serializers.Serializer):
+    tier = serializers.ChoiceField(Tier.values, required=False, help_text="Where their waiting tasks stand.")
+    weight = serializers.IntegerField(
+        min_value=1, max_value=WEIGHT_MAX, required=False, help_text="Their share within the tier (1-100)."
+    )
+
+    def validate(self, attrs):
+        if not attrs:
+            raise serializers.ValidationError("Send at least one of: tier, weight.")
         return attrs
 
 
@@ -69,6 +81,8 @@ def user_data(user: User) -> dict:
         "name": user.name,
         "credits": user.credits,
         "credits_reserved": user.credits_reserved,
+        "tier": user.tier,
+        "weight": user.weight,
         "created_at": timestamp(user.created_at),
         "updated_at": timestamp(user.updated_at),
     }
@@ -80,6 +94,8 @@ class UserOut(serializers.Serializer):
     name = serializers.CharField()
     credits = serializers.IntegerField(allow_null=True, help_text="Credit balance; null: credits are off.")
     credits_reserved = serializers.IntegerField()
+    tier = serializers.ChoiceField(Tier.values, help_text="Priority tier of their waiting tasks.")
+    weight = serializers.IntegerField(help_text="Share weight within the tier.")
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 

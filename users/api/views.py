@@ -17,6 +17,7 @@ from .serializers import (
     CreditsSetSerializer,
     KeyCreateSerializer,
     KeyOut,
+    ShareSerializer,
     UsageOut,
     UserCreateSerializer,
     UserDeletedOut,
@@ -87,6 +88,21 @@ class UserDetailView(APIView):
         principal(request).check_user(user_id)
         services.user_delete(user_id=user_id)
         return ok({"id": user_id, "deleted": True})
+
+
+class UserShareView(APIView):
+    @extend_schema(
+        request=ShareSerializer,
+        responses={200: USER, **error_responses(400, 403, 404)},
+        summary="Set a user's priority tier and share weight (service keys and operators)",
+    )
+    def put(self, request, user_id: str):
+        if principal(request).user_id is not None:
+            raise PermissionDenied("Only service keys and operators may set a user's tier or weight.")
+        serializer = ShareSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        fields = serializer.validated_data
+        return ok(user_data(services.user_share_set(user_id=user_id, **fields)))
 
 
 class UserCreditsView(APIView):

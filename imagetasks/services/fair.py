@@ -1,0 +1,55 @@
+"""The fair start order of tasks waiting for a slot: start-time fair queueing over users.
+
+A parked task gets a start tag, and a freed slot wakes the smallest (services/slots.py). A tag is a
+virtual time and, below it, a level (who goes first among equal times: the fewer tasks the user runs
+and has waiting before this one, the sooner).
+
+- A user who runs fewer tasks than the user at the head of the line catches up first: their tasks take
+  the head's time (and win it by their lower level) until they would hold half of the two users'
+  slots — so a user with a few tasks behind another's backlog takes the next slots until the two run
+  about as many, then the two alternate.
+- Otherwise a task's time is its user's last tag in line plus their step (or the head's time when they
+  have nothing in line). A step is the tier's (`high` 0, `normal` 1,000, `batch` 10,000) divided by
+  the user's weight: two users with backlogs start in turn, one of weight 2 twice as often, a `batch`
+  user once for every ten of a `normal` one — and since the head moves on as tasks start, a batch
+  task's turn always comes (nothing starves). A `batch` user's first task in line starts nine steps
+  after the head; a `high` user's tasks stay at the head with level 0: they start at the next free slot.
+
+Each tag costs a few indexed reads (the head, the user's last tag, two users' running tasks: at most a
+cap's worth each), whatever the backlog; no state besides the tags, so embedded mode and Redis mode
+order alike, and a restart forgets nothing.
+"""
+
+from __future__ import annotations
+
+from users.models import Tier, User
+
+from ..models import ImageTask, Status
+
+TIER_STEPS = {Tier.HIGH: 0, Tier.NORMAL: 1_000, Tier.BATCH: 10_000}
+LEVELS = 1 << 10  # a tag is time × LEVELS + level
+
+
+def start_tag(task: ImageTask) -> int:
+    """The start tag of a task about to park (see the module's doc)."""
+    line = ImageTask.objects.filter(provider=task.provider, waiting_since__isnull=False, queue_ticket__isnull=False)
+    tier, weight = User.objects.filter(pk=task.user_id).values_list("tier", "weight").first() or (Tier.NORMAL, 1)
+    step = TIER_STEPS.get(tier, TIER_STEPS[Tier.NORMAL]) // max(1, weight)
+    head = line.order_by("queue_ticket").values_list("queue_ticket", "user_id").first()
+    head_time = head[0] // LEVELS if head is not None else 0
+    if tier == Tier.HIGH:
+        return head_time * LEVELS
+    last = line.filter(user_id=task.user_id).order_by("-queue_ticket").values_list("queue_ticket", flat=True).first()
+    level = _running(task, task.user_id) + 1 if last is None else last % LEVELS + 1
+    if last is None:
+        time = head_time + max(0, step - TIER_STEPS[Tier.NORMAL])
+    else:
+        time = max(head_time, last // LEVELS + step)
+    if tier == Tier.NORMAL and head is not None and head[1] != task.user_id:
+        if 2 * level <= _running(task, head[1]) + 1:  # still catching up with the head's user
+            time = head_time
+    return time * LEVELS + min(level, LEVELS - 1)
+
+
+def _running(task: ImageTask, user_id: str) -> int:
+    return ImageTask.objects.filter(provider=task.provider, status=Status.PROCESSING, user_id=user_id).count()
