@@ -15,6 +15,7 @@ P6  waiting: 1,000 clients wait on pending tasks (half long-poll, half SSE): /he
     finished_at each client got the terminal status.
 P7  backlog: the worker's CPU time per completion with 100,000 tasks parked behind the cap, against
     the same with 1,000; the database's size per parked task.
+P8  fairness: a user's 5 tasks behind another's 1,000 (bench/fairness.py).
 P0  shortcuts: what each shortcut past the framework gains (FASTPATH on against off, in one process:
     bench/shortcuts.py); each must be faster by 10 % to keep its place.
 
@@ -45,6 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import waiters  # noqa: E402
+from bench.fairness import fairness_figures  # noqa: E402
 from tests.fakes.upstream import FakeConfig, FakeUpstream  # noqa: E402
 from tests.stack import RedisServer, Stack, wait_for  # noqa: E402
 
@@ -478,6 +480,9 @@ def main() -> int:
         redis_server.stop()
         redis_server.start()
         figures.update(waiting_figures(workdir, fake, redis_server.url))
+        redis_server.stop()
+        redis_server.start()
+        figures.update(fairness_figures(workdir, fake, redis_server.url, _env(fake), say=say))
         figures.update(backlog_figures(workdir, fake, redis_server))
     finally:
         fake.stop()

@@ -33,7 +33,9 @@ def tasks_wake(*, provider: str, count: int, model: str | None = None) -> int:
     model, if given): the smallest start tags, the longest waiting (then the smallest id) among equal ones. Each is unparked by a conditional update first, so two processes freeing slots at once
     wake two different tasks."""
     woken = 0
-    waiting = ImageTask.objects.filter(provider=provider, waiting_since__isnull=False, status=Status.PENDING)
+    waiting = ImageTask.objects.filter(
+        provider=provider, queue_ticket__isnull=False, waiting_since__isnull=False, status=Status.PENDING
+    )  # by the fair line's index: the tags in order, not every task the provider ever ran (no tag)
     if model is not None:
         waiting = waiting.filter(model=model)
     while woken < count:

@@ -1,0 +1,161 @@
+"""P8 fairness (part of `make bench`; alone: `python -m bench.fairness`).
+
+User A submits 1,000 tasks behind a cap of 8, the fake upstream at 1 s per generation; once A's backlog
+is parked, user B submits 5. Figures:
+- B's median end-to-end ÷ the same on an idle server, over three rounds of 5 each (goal ≤ 1.5: A's
+  backlog barely delays B);
+- completions per second over a 40-second window of the backlog ÷ cap/latency (goal ≥ 0.95), and ÷
+  cap/(the mean time a task held its slot, started to finished): whether a slot is ever left idle —
+  the fair order's own cost in total (goal ≥ 0.95). The first also counts what a generation costs the
+  pipeline besides the upstream's second (polls, storing: P4's figure);
+- a `high`-tier user's task submitted behind the backlog: how many tasks started between its arrival
+  and its start (goal ≤ 1: it takes the next slot that frees — the one already being handed over
+  when it arrived is allowed).
+What is left of A's backlog is then canceled."""
+
+from __future__ import annotations
+
+import sqlite3
+import statistics
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tests.fakes.upstream import FakeConfig, FakeUpstream
+from tests.stack import Stack, wait_for
+
+LATENCY, CAP = 1.0, 8
+BACKLOG, SMALL = 1_000, 5
+WINDOW_SECONDS = 40.0
+ROUNDS = 3  # B's tasks: 15 in all, alone and behind the backlog
+BODY = {"prompt": "a lighthouse at dusk", "model": "jimeng_t2i_v30", "size": "1328x1328"}
+
+
+def _rows(stack: Stack, sql: str, params=()) -> list[tuple]:
+    database = stack.data_dir / "db.sqlite3"
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=10) as connection:
+        return connection.execute(sql, params).fetchall()
+
+
+def _stamp(value) -> float:
+    return datetime.fromisoformat(str(value)).replace(tzinfo=UTC).timestamp()
+
+
+def _submit(stack: Stack, user: str, count: int, threads: int = 8) -> list[str]:
+    def one(n):
+        return stack.create_task(**{**BODY, "prompt": f"{user} {n}", "user_id": user})
+
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(one, range(count)))
+
+
+def _end_to_end(stack: Stack, ids: list[str], timeout: float = 120) -> list[float]:
+    marks = ",".join("?" * len(ids))
+    sql = f"SELECT created_at, finished_at, status FROM imagetasks_imagetask WHERE _id IN ({marks})"
+    wait_for(
+        lambda: all(row[2] in ("completed", "failed", "canceled") for row in _rows(stack, sql, ids)),
+        timeout=timeout,
+        interval=0.2,
+        what="the tasks' ends",
+    )
+    rows = _rows(stack, sql, ids)
+    assert all(row[2] == "completed" for row in rows), rows
+    return [_stamp(finished) - _stamp(created) for created, finished, _ in rows]
+
+
+def _not_parked(stack: Stack, user: str) -> int:
+    """The user's pending tasks a worker has not parked yet (or that were just woken)."""
+    sql = "SELECT count(*) FROM imagetasks_imagetask WHERE user_id = ? AND status = 'pending' AND waiting_since IS NULL"
+    return _rows(stack, sql, (user,))[0][0]
+
+
+def _rounds(stack: Stack, rounds: int, threads: int) -> list[float]:
+    """B submits its tasks `rounds` times, each after the last ended: every end-to-end time."""
+    times = []
+    for _ in range(rounds):
+        times += _end_to_end(stack, _submit(stack, "b", SMALL, threads=threads))
+    return times
+
+
+def fairness_figures(workdir: Path, fake: FakeUpstream, redis_url: str, env: dict, say=print) -> dict:
+    """`env`: the bench's stack environment; the cap is set here."""
+    fake.state.reset(FakeConfig(latency=LATENCY))
+    (workdir / "fairness").mkdir(exist_ok=True)
+    stack = Stack(workdir / "fairness", broker_url=redis_url, env={**env, "UPSTREAM_CONCURRENCY": f"jimeng={CAP}"})
+    try:
+        stack.start(worker=False, web_workers=2)
+        stack.start_worker("worker", concurrency=2)
+        stack.manage("shell", "-c", "from users.models import User; User.objects.create(id='vip', tier='high')")
+        say(f"P8: B's {SMALL} tasks alone, {ROUNDS} rounds (after {CAP} that let the poll cadence learn the model)")
+        _end_to_end(stack, _submit(stack, "warm-up", CAP))
+        alone = statistics.median(_rounds(stack, ROUNDS, threads=8))
+        say(f"P8: A submits {BACKLOG:,} behind a cap of {CAP}; then B submits {SMALL}, {ROUNDS} rounds")
+        backlog = _submit(stack, "a", BACKLOG)
+        wait_for(lambda: _not_parked(stack, "a") <= CAP, timeout=120, interval=0.2, what="A's backlog parked")
+        behind = statistics.median(_rounds(stack, ROUNDS, threads=SMALL))
+        say("P8: a high-tier task behind the backlog")
+        (vip,) = _submit(stack, "vip", 1, threads=1)
+        _end_to_end(stack, [vip])
+        created, started = _rows(
+            stack, "SELECT created_at, started_at FROM imagetasks_imagetask WHERE _id = ?", (vip,)
+        )[0]
+        before_vip = _rows(
+            stack,
+            "SELECT count(*) FROM imagetasks_imagetask WHERE user_id = 'a' AND started_at > ? AND started_at < ?",
+            (created, started),
+        )[0][0]
+        say(f"P8: throughput over {WINDOW_SECONDS:.0f} s of the backlog")
+        since = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
+        time.sleep(WINDOW_SECONDS)
+        runs = _rows(
+            stack,
+            "SELECT started_at, finished_at FROM imagetasks_imagetask WHERE status = 'completed' AND finished_at > ?",
+            (since,),
+        )
+        rate = len(runs) / WINDOW_SECONDS
+        run_seconds = statistics.mean(_stamp(finished) - _stamp(started) for started, finished in runs)
+        left = _rows(stack, "SELECT _id FROM imagetasks_imagetask WHERE user_id = 'a' AND status = 'pending'")
+        say(f"P8: canceling the {len(left)} of A's tasks left")
+        for (task_id,) in left:
+            stack.session.post(stack.url(f"/api/v1/tasks/{task_id}/cancel"), timeout=10)
+    finally:
+        stack.stop()
+    ideal = CAP / LATENCY
+    return {
+        f"P8 B's median end-to-end s behind A's {BACKLOG:,} ÷ B alone": (behind, alone, behind / alone, "<= 1.5"),
+        f"P8 completions/s with the backlog (cap {CAP}, {LATENCY:.0f} s) ÷ {CAP}/{LATENCY:.0f}": (
+            rate,
+            ideal,
+            rate / ideal,
+            ">= 0.95",
+        ),
+        f"P8 slots busy: completions/s ÷ {CAP}/(a task's mean run, s)": (
+            rate,
+            CAP / run_seconds,
+            rate / (CAP / run_seconds),
+            ">= 0.95",
+        ),
+        "P8 tasks started between a high-tier task's arrival and its start": (before_vip, None, None, "<= 1"),
+        "P8 backlog tasks submitted": (len(backlog), None, None, ""),
+    }
+
+
+if __name__ == "__main__":
+    import sys
+    import tempfile
+
+    from bench.performance import _env, misses
+    from tests.stack import RedisServer
+
+    workdir = Path(tempfile.mkdtemp(prefix="jimeng-fair-"))
+    fake = FakeUpstream(FakeConfig(latency=0.0)).start()
+    redis_server = RedisServer(workdir).start()
+    try:
+        figures = fairness_figures(workdir, fake, redis_server.url, _env(fake))
+    finally:
+        fake.stop()
+        redis_server.stop()
+    for name, value in figures.items():
+        print(name, value)
+    sys.exit(1 if misses(figures) else 0)
