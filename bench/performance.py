@@ -362,7 +362,8 @@ since = timezone.now() - timedelta(hours=1)
 params = {"size": "1328x1328", "width": 1328, "height": 1328, "quality": "standard"}
 ImageTask.objects.bulk_create(
     (ImageTask(id=new_id(), user_id="bench", provider="jimeng", model="jimeng_t2i_v30", prompt=f"backlog {n}",
-               params=params, waiting_since=since + timedelta(milliseconds=n)) for n in range(COUNT)),
+               params=params, waiting_since=since + timedelta(milliseconds=n), queue_ticket=n * 1024 + 1)
+     for n in range(COUNT)),
     batch_size=2000,
 )
 """

@@ -1,5 +1,5 @@
 """The embedded broker: kombu's filesystem transport, with each message written whole before a worker
-can see it.
+can see it, and a worker's wait for messages no longer than its polling interval.
 
 kombu's own `_put` creates the message file under its final name, then writes it; a worker listing
 the folder in between takes an empty file, fails to decode it and stops for good ("Unrecoverable
@@ -33,3 +33,11 @@ class Channel(filesystem.Channel):
 
 class Transport(filesystem.Transport):
     Channel = Channel
+
+    def drain_events(self, connection, timeout=None):
+        """Wait at most one polling interval. Celery's loop for this transport performs acks (queued by
+        the pool's threads) only between two waits, which it asks to last 2 s: with every prefetched
+        message running, the worker took no new message until the wait ran out — two tasks every two
+        seconds, whatever the caps allowed."""
+        interval = self.polling_interval or 0.2
+        return super().drain_events(connection, timeout=interval if timeout is None else min(timeout, interval))

@@ -9,6 +9,7 @@ import json
 import time
 
 import requests
+import urllib3
 from django.conf import settings
 
 from .base import (
@@ -237,10 +238,23 @@ def answer_items(body: dict) -> list[Image | ItemError]:
     return [item for item in items if item is not None][:SET_MOST]
 
 
+def _arriving(response: requests.Response):
+    """The body's bytes as they arrive. (`iter_content(n)` waits until it has n bytes or the end: a
+    stream of small events would be handed on only when it ended.)"""
+    while True:
+        try:
+            chunk = response.raw.read1(65536, decode_content=True)
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            raise requests.ConnectionError(str(error)) from None
+        if not chunk:
+            return
+        yield chunk
+
+
 def sse_events(response: requests.Response, *, line_most: int):
     """(event name, data) of a server-sent event stream, each line bounded by `line_most` bytes."""
     buffer, event, data = b"", "", []
-    for chunk in response.iter_content(65536):
+    for chunk in _arriving(response):
         buffer += chunk
         while True:
             line, found, rest = buffer.partition(b"\n")

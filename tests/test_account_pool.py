@@ -188,3 +188,19 @@ def test_accounts_show_in_metrics_without_their_keys(settings, client):
     assert "SKSECRETMAIN" not in text
     health = client.get("/health").json()["data"]
     assert health["accounts_out_of_rotation"] == ["jimeng:main"] and "SKSECRETMAIN" not in json.dumps(health)
+
+
+@pytest.mark.stack
+@skip_on_ferretdb("atomic single-document updates: two workers' concurrent claims of one task can both succeed")
+def test_embedded_mode_runs_three_accounts_of_4_twelve_at_once(make_stack, fake_upstream):
+    """As `make run` runs it (no Redis: the filesystem broker, slots as counter rows in the database):
+    the same 12 at once as with Redis, 4 on each account."""
+    fake_upstream.config.latency = 5.0
+    stack = make_stack(env=fake_upstream.pool_env(3, 4)).start(worker=False, io_worker=True)
+    stack.start_worker("worker", concurrency=2)
+    ids = [stack.create_task(prompt=f"pool {n}", model="jimeng_t2i_v30") for n in range(40)]
+    results = [stack.wait_terminal(task_id, timeout=180) for task_id in ids]
+    assert [r["status"] for r in results].count("completed") == 40
+    state = fake_upstream.state.snapshot()
+    assert state["peak_concurrency"] == 12
+    assert sorted(state["peak_by_account"].values()) == [4, 4, 4]

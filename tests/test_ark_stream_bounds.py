@@ -17,6 +17,8 @@ class _Upstream:
 
     def __init__(self):
         self.status, self.content_type, self.body = 200, "text/event-stream", b""
+        self.parts = None  # or bytes and threading.Events: each part sent, each Event waited for (5 s at most)
+        self.gates_opened: list[bool] = []  # for each Event: set in time (not timed out)
         upstream = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -33,7 +35,12 @@ class _Upstream:
                 self.end_headers()
                 self.close_connection = True
                 try:
-                    self.wfile.write(upstream.body)
+                    for part in upstream.parts or [upstream.body]:
+                        if isinstance(part, threading.Event):
+                            upstream.gates_opened.append(part.wait(5))
+                        else:
+                            self.wfile.write(part)
+                            self.wfile.flush()
                 except OSError:
                     pass  # the client stopped reading: what a bound is for
 
@@ -98,6 +105,26 @@ def test_a_well_formed_stream_with_noise_keeps_the_images_in_order(upstream):
         Image(url="https://cdn.example/3.png", index=3),
     ]
     assert "moderation" in items[1].message
+
+
+def test_each_image_is_handed_on_before_the_next_is_sent(upstream, settings):
+    """A stream of small events (images by URL) and a slow upstream: the first image is kept while the
+    second is still being made. (Read by `iter_content(65536)`, the events waited for 64 KB or the
+    end: a set's images all arrived when it ended.)"""
+    first_arrived = threading.Event()
+    settings.ARK_READ_TIMEOUT_SECONDS = 20
+    upstream.parts = [
+        _event(OK, image_index=0, url="https://cdn.example/0.png"),
+        first_arrived,  # the upstream goes on only once the client has the first image (or after 5 s)
+        _event(OK, image_index=1, url="https://cdn.example/1.png"),
+        b"data: [DONE]\n\n",
+    ]
+    request = GenerationRequest(
+        task_id="t1", model="doubao-seedream-4-0-250828", prompt="a set", width=2048, height=2048, options={"n": 2}
+    )
+    items = ArkProvider().generate(request, on_item=lambda item: first_arrived.set())
+    assert [item.index for item in items] == [0, 1]
+    assert upstream.gates_opened == [True]  # the first image was in hand before the second was sent
 
 
 def test_a_line_over_the_bound_is_refused_without_reading_on(upstream, settings):

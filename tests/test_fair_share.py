@@ -102,6 +102,26 @@ def _parked(stack) -> int:
     return int(re.search(r"free concurrency slot: (\d+)", stack.manage("queue_status")).group(1))
 
 
+def test_user_max_running_holds_one_users_share_and_gives_the_rest_to_others(
+    cap_of_two, sent, django_capture_on_commit_callbacks
+):
+    cap_of_two.UPSTREAM_CONCURRENCY = {"local": 3}
+    cap_of_two.USER_MAX_RUNNING = 1
+
+    def running(user_id):
+        return ImageTask.objects.filter(status=Status.PROCESSING, user_id=user_id).count()
+
+    big = _submit("reseller", 6)
+    assert running("reseller") == 1  # two slots free, yet the other five wait
+    small = _submit("someone", 3)
+    assert running("someone") == 1
+    starts = []
+    for _ in range(6):
+        starts += _rounds(1, sent, django_capture_on_commit_callbacks)
+        assert running("reseller") <= 1 and running("someone") <= 1
+    assert set(small) <= {*starts, *small[:1]} and len(set(big) & set(starts)) >= 3  # each in turn, one at a time
+
+
 @pytest.mark.parametrize(
     ("body", "named"),
     [

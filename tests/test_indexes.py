@@ -32,13 +32,25 @@ HOT_LOOKUPS = {
         lambda: ImageTask.objects.filter(status=Status.PENDING, updated_at__lt="2026-01-01T00:00:00Z"),
         "imagetask_status_updated",
     ),
-    "the longest-waiting task of a provider (a slot freed)": (
+    "the first task in a provider's fair line (a slot freed)": (
         lambda: (
-            ImageTask.objects.filter(provider="jimeng", waiting_since__isnull=False, status=Status.PENDING)
-            .order_by("waiting_since")
-            .values_list("id", flat=True)[:1]
+            ImageTask.objects.filter(
+                provider="jimeng", queue_ticket__isnull=False, waiting_since__isnull=False, status=Status.PENDING
+            )
+            .order_by("queue_ticket", "waiting_since", "id")
+            .values_list("id", "user_id")[:1]
         ),
-        "imagetask_waiting",
+        "imagetask_fair_line",
+    ),
+    "a user's last start tag in a provider's line (a task parks)": (
+        lambda: (
+            ImageTask.objects.filter(
+                provider="jimeng", waiting_since__isnull=False, queue_ticket__isnull=False, user_id="u1"
+            )
+            .order_by("-queue_ticket")
+            .values_list("queue_ticket", flat=True)[:1]
+        ),
+        "imagetask_fair_user",
     ),
     "new tasks for the dispatcher (the outbox)": (
         lambda: ImageTask.objects.filter(outbox_since__isnull=False).order_by("outbox_since").values_list("id")[:500],
@@ -79,6 +91,8 @@ def test_indexes_exist_on_mongodb():
     assert keys["imagetask_status_updated"] == ["status", "updated_at"]
     assert keys["imagetask_kind_status"] == ["kind", "status"]
     assert keys["imagetask_waiting"] == ["provider", "waiting_since"]
+    assert keys["imagetask_fair_line"] == ["provider", "queue_ticket"]
+    assert keys["imagetask_fair_user"] == ["user_id", "provider", "queue_ticket"]
     assert keys["imagetask_outbox"] == ["outbox_since"]
     assert keys["imagetask_retention"] == ["files_expired_at", "finished_at"]
     assert keys["imagetask_unique_external_id_per_user"] == ["user_id", "external_task_id"]

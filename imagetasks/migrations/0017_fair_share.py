@@ -3,6 +3,13 @@
 from django.db import migrations, models
 
 
+def tag_the_waiting(apps, schema_editor):
+    """Tasks parked before the fair order without a ticket (its draw failed) get the head's place:
+    a freed slot wakes only tagged tasks."""
+    ImageTask = apps.get_model("imagetasks", "ImageTask")
+    ImageTask.objects.filter(waiting_since__isnull=False, queue_ticket__isnull=True).update(queue_ticket=0)
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -19,4 +26,5 @@ class Migration(migrations.Migration):
             model_name='imagetask',
             index=models.Index(fields=['user', 'provider', 'queue_ticket'], name='imagetask_fair_user'),
         ),
+        migrations.RunPython(tag_the_waiting, migrations.RunPython.noop),
     ]

@@ -22,6 +22,8 @@ order alike, and a restart forgets nothing.
 
 from __future__ import annotations
 
+from django.conf import settings
+
 from users.models import Tier, User
 
 from ..models import ImageTask, Status
@@ -53,3 +55,11 @@ def start_tag(task: ImageTask) -> int:
 
 def _running(task: ImageTask, user_id: str) -> int:
     return ImageTask.objects.filter(provider=task.provider, status=Status.PROCESSING, user_id=user_id).count()
+
+
+def user_full(provider: str, user_id: str) -> bool:
+    """Whether the user runs USER_MAX_RUNNING of this provider's generations already (a count of at
+    most that many rows)."""
+    most = settings.USER_MAX_RUNNING
+    running = ImageTask.objects.filter(provider=provider, status=Status.PROCESSING, user_id=user_id)
+    return bool(most) and running[:most].count() >= most

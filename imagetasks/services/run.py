@@ -22,6 +22,7 @@ from ..models import ImageTask, Status
 from ..selectors import task_find
 from . import sets
 from .accounts import accounts_for_work, accounts_out
+from .fair import user_full
 from .lifecycle import task_claim, task_complete, task_fail, task_held, upstream_failed
 from .scheduling import NextStep
 from .slots import task_park
@@ -168,6 +169,21 @@ def task_store(*, task_id: str, seq: int, payload: dict) -> NextStep | None:
         return NextStep("store", delay, seq + 1, task.provider, payload={**payload, "tries": tries})
 
 
+def _slot_take(task: ImageTask, accounts) -> str | None:
+    """A slot for the task (the account it is on), or None: the task is parked, to be woken in its turn."""
+    if user_full(task.provider, task.user_id):  # USER_MAX_RUNNING: it waits while others' tasks start
+        task_park(task)
+        if user_full(task.provider, task.user_id):  # one of theirs ending meanwhile saw nothing to wake
+            return None
+    account = capacity().acquire(task, accounts)
+    if account is None:
+        task_park(task)
+        # A slot freed between the two lines above was given back by a holder that did not see this
+        # task parked yet: look once more, so it is not left waiting for the next release.
+        account = capacity().acquire(task, accounts)
+    return account
+
+
 def task_process(*, task_id: str) -> NextStep | None:
     """A worker's turn at a pending task: take a concurrency slot, claim it, then either submit it
     (async upstream: the poll chain takes over) or generate it (sync upstream)."""
@@ -178,14 +194,9 @@ def task_process(*, task_id: str) -> NextStep | None:
     accounts = accounts_for_work(provider)
     if not accounts:
         return _no_account(task, provider)
-    account = capacity().acquire(task, accounts)
+    account = _slot_take(task, accounts)
     if account is None:
-        task_park(task)
-        # A slot freed between the two lines above was given back by a holder that did not see this
-        # task parked yet: look once more, so it is not left waiting for the next release.
-        account = capacity().acquire(task, accounts)
-        if account is None:
-            return None
+        return None
     task.account = account
     claimed = task_claim(task_id=task_id, account=account)
     if claimed is None:

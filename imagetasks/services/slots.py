@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from ..capacity import capacity
 from ..models import ImageTask, Status
-from .fair import start_tag
+from .fair import start_tag, user_full
 from .scheduling import task_enqueue_on_commit
 
 
@@ -30,25 +30,35 @@ def task_park(task: ImageTask) -> None:
 
 def tasks_wake(*, provider: str, count: int, model: str | None = None) -> int:
     """Wake up to `count` of the tasks first in the fair order waiting for a slot of this provider (and
-    model, if given): the smallest start tags, the longest waiting (then the smallest id) among equal ones. Each is unparked by a conditional update first, so two processes freeing slots at once
-    wake two different tasks."""
-    woken = 0
+    model, if given): the smallest start tags, the longest waiting (then the smallest id) among equal
+    ones — passing over (at most _PASS_MOST) those whose user runs USER_MAX_RUNNING already. Each is
+    unparked by a conditional update first, so two processes freeing slots at once wake two different
+    tasks."""
+    woken, passed, full = 0, [], {}
     waiting = ImageTask.objects.filter(
         provider=provider, queue_ticket__isnull=False, waiting_since__isnull=False, status=Status.PENDING
     )  # by the fair line's index: the tags in order, not every task the provider ever ran (no tag)
     if model is not None:
         waiting = waiting.filter(model=model)
-    while woken < count:
+    while woken < count and len(passed) < _PASS_MOST:
+        line = waiting.exclude(pk__in=passed) if passed else waiting
         candidates = list(
-            waiting.order_by("queue_ticket", "waiting_since", "id").values_list("id", flat=True)[: count - woken]
+            line.order_by("queue_ticket", "waiting_since", "id").values_list("id", "user_id")[: count - woken]
         )
         if not candidates:
             break
-        for task_id in candidates:
-            if waiting.filter(pk=task_id).update(waiting_since=None, updated_at=timezone.now()):
+        for task_id, user_id in candidates:
+            if user_id not in full:
+                full[user_id] = user_full(provider, user_id)
+            if full[user_id]:
+                passed.append(task_id)  # it keeps its place: it starts when one of its user's ends
+            elif waiting.filter(pk=task_id).update(waiting_since=None, updated_at=timezone.now()):
                 task_enqueue_on_commit(task_id=task_id, provider=provider)
                 woken += 1
     return woken
+
+
+_PASS_MOST = 50
 
 
 def slot_free(task: ImageTask, hold_seconds: float = 0) -> None:

@@ -52,6 +52,9 @@ def _caps(name: str, default: dict[str, int] | None) -> dict[str, int] | None:
 # Unset (None): each provider's own default (jimeng=8,ark=8,seedance=2; a pool: what its accounts allow).
 UPSTREAM_CONCURRENCY = _caps("UPSTREAM_CONCURRENCY", None)
 MODEL_CONCURRENCY = _caps("MODEL_CONCURRENCY", {})
+# At most this many of one provider's generations at once for one user (0: no such limit): the rest of
+# their tasks wait, and others' start meanwhile (imagetasks/services/fair.py).
+USER_MAX_RUNNING = env.int("USER_MAX_RUNNING", default=0)
 # Where the caps are kept: Redis at this URL; default the broker when it is Redis, else the database.
 CAPACITY_REDIS_URL = env.str("CAPACITY_REDIS_URL", default="")
 # A task finding its cap full waits (pending) until a slot frees; the reconciler wakes at most this
