@@ -42,24 +42,24 @@ def start_tag(task: ImageTask) -> int:
     if tier == Tier.HIGH:
         return head_time * LEVELS
     last = line.filter(user_id=task.user_id).order_by("-queue_ticket").values_list("queue_ticket", flat=True).first()
-    level = _running(task, task.user_id) + 1 if last is None else last % LEVELS + 1
+    level = _running(task.provider, task.user_id).count() + 1 if last is None else last % LEVELS + 1
     if last is None:
         time = head_time + max(0, step - TIER_STEPS[Tier.NORMAL])
     else:
         time = max(head_time, last // LEVELS + step)
     if tier == Tier.NORMAL and head is not None and head[1] != task.user_id:
-        if 2 * level <= _running(task, head[1]) + 1:  # still catching up with the head's user
+        if 2 * level <= _running(task.provider, head[1]).count() + 1:  # still catching up with the head's user
             time = head_time
     return time * LEVELS + min(level, LEVELS - 1)
 
 
-def _running(task: ImageTask, user_id: str) -> int:
-    return ImageTask.objects.filter(provider=task.provider, status=Status.PROCESSING, user_id=user_id).count()
+def _running(provider: str, user_id: str):
+    """The user's generations of this provider running now (at most a cap's worth)."""
+    return ImageTask.objects.filter(provider=provider, status=Status.PROCESSING, user_id=user_id)
 
 
 def user_full(provider: str, user_id: str) -> bool:
     """Whether the user runs USER_MAX_RUNNING of this provider's generations already (a count of at
     most that many rows)."""
     most = settings.USER_MAX_RUNNING
-    running = ImageTask.objects.filter(provider=provider, status=Status.PROCESSING, user_id=user_id)
-    return bool(most) and running[:most].count() >= most
+    return bool(most) and _running(provider, user_id)[:most].count() >= most

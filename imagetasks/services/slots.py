@@ -10,6 +10,8 @@ from ..models import ImageTask, Status
 from .fair import start_tag, user_full
 from .scheduling import task_enqueue_on_commit
 
+_PASS_MOST = 50  # waiting tasks a wake-up passes over at most (their users at USER_MAX_RUNNING)
+
 
 def slot_release(task: ImageTask) -> None:
     """Give the concurrency slot back, and wake the next task waiting for one."""
@@ -56,9 +58,6 @@ def tasks_wake(*, provider: str, count: int, model: str | None = None) -> int:
                 task_enqueue_on_commit(task_id=task_id, provider=provider)
                 woken += 1
     return woken
-
-
-_PASS_MOST = 50
 
 
 def slot_free(task: ImageTask, hold_seconds: float = 0) -> None:
