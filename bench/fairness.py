@@ -1,4 +1,4 @@
-"""P8 fairness (part of `make bench`; alone: `python -m bench.fairness`).
+"""P8 fairness (part of `make bench`; alone: `python -m bench.performance P8`).
 
 User A submits 1,000 tasks behind a cap of 8, the fake upstream at 1 s per generation; once A's backlog
 is parked, user B submits 5. Figures:
@@ -139,23 +139,3 @@ def fairness_figures(workdir: Path, fake: FakeUpstream, redis_url: str, env: dic
         "P8 tasks started between a high-tier task's arrival and its start": (before_vip, None, None, "<= 1"),
         "P8 backlog tasks submitted": (len(backlog), None, None, ""),
     }
-
-
-if __name__ == "__main__":
-    import sys
-    import tempfile
-
-    from bench.performance import _env, misses
-    from tests.stack import RedisServer
-
-    workdir = Path(tempfile.mkdtemp(prefix="jimeng-fair-"))
-    fake = FakeUpstream(FakeConfig(latency=0.0)).start()
-    redis_server = RedisServer(workdir).start()
-    try:
-        figures = fairness_figures(workdir, fake, redis_server.url, _env(fake))
-    finally:
-        fake.stop()
-        redis_server.stop()
-    for name, value in figures.items():
-        print(name, value)
-    sys.exit(1 if misses(figures) else 0)
