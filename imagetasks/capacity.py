@@ -153,11 +153,12 @@ class RedisCapacity:
         """Keep a held slot taken for `seconds` more, after which it frees itself."""
         self.hold_script(keys=self._keys(task), args=[task.pk, seconds])
 
-    def release(self, task: ImageTask) -> None:
+    def release(self, task: ImageTask) -> bool:
+        """Give the task's slot back; True when it held one (a second release changes nothing)."""
         pipe = self.client.pipeline()
         for key in self._keys(task):
             pipe.zrem(key, task.pk)
-        pipe.execute()
+        return any(pipe.execute())
 
     def in_use(self, provider: str) -> int:
         return int(self.in_use_script(keys=[f"jimeng:capacity:provider:{provider}"]))
@@ -238,13 +239,15 @@ class DatabaseCapacity:
         """The slot stays counted (`holds_slot`): the task's next attempt reuses it, and the
         reconciler gives back one whose task no longer runs."""
 
-    def release(self, task: ImageTask) -> None:
-        if ImageTask.objects.filter(pk=task.pk, holds_slot=True).update(holds_slot=False):
-            keys = [key for key, _ in self._keys(task)]
-            if accounts_counted(registry.provider_get(task.provider).accounts()):
-                account = ImageTask.objects.filter(pk=task.pk).values_list("account", flat=True).first()
-                keys += [f"account:{task.provider}:{account}"] if account else []
-            self._decrement(keys)
+    def release(self, task: ImageTask) -> bool:
+        if not ImageTask.objects.filter(pk=task.pk, holds_slot=True).update(holds_slot=False):
+            return False
+        keys = [key for key, _ in self._keys(task)]
+        if accounts_counted(registry.provider_get(task.provider).accounts()):
+            account = ImageTask.objects.filter(pk=task.pk).values_list("account", flat=True).first()
+            keys += [f"account:{task.provider}:{account}"] if account else []
+        self._decrement(keys)
+        return True
 
     def in_use(self, provider: str) -> int:
         return CapacityCounter.objects.filter(key=f"provider:{provider}").values_list("in_use", flat=True).first() or 0

@@ -25,7 +25,7 @@ from .accounts import accounts_for_work, accounts_out
 from .fair import user_full
 from .lifecycle import task_claim, task_complete, task_fail, task_held, upstream_failed
 from .scheduling import NextStep
-from .slots import task_park
+from .slots import slot_release, task_park
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +111,8 @@ def _store_seconds(outputs: list[dict]) -> float:
 
 
 def _outputs_keep(task: ImageTask, seq: int, images, videos, found_after: float | None) -> NextStep | None:
-    """A generation is done: keep what it made. Bytes in hand are stored here; outputs behind URLs are
-    downloaded by the store step, on the I/O queue — a slow or large download never holds a worker
+    """A generation is done: its slot is given back and what it made kept. Bytes in hand are stored
+    here; outputs behind URLs are downloaded by the store step, on the I/O queue — a slow or large download never holds a worker
     process that generates (its message carries the URLs, and the task is not looked at meanwhile)."""
     skip = sets.kept_indexes(task)  # a set's images kept as they arrived
     if skip and not videos:  # a set under way: the rest of it (in hand) arrives the same way, one by one
@@ -122,6 +122,7 @@ def _outputs_keep(task: ImageTask, seq: int, images, videos, found_after: float 
             return None
         skip = sets.kept_indexes(task)
     images = [item for n, item in enumerate(images) if (n if item.index is None else item.index) not in skip]
+    slot_release(task)  # the upstream's work is done: storing its outputs holds none of its concurrency
     outputs = _outputs_message(images, videos)
     if outputs is None or not outputs:
         _store_and_complete(task, images=images, videos=videos, found_after=found_after)

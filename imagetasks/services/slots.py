@@ -14,9 +14,10 @@ _PASS_MOST = 50  # waiting tasks a wake-up passes over at most (their users at U
 
 
 def slot_release(task: ImageTask) -> None:
-    """Give the concurrency slot back, and wake the next task waiting for one."""
-    capacity().release(task)
-    tasks_wake(provider=task.provider, model=task.model, count=1) or tasks_wake(provider=task.provider, count=1)
+    """Give the concurrency slot back, and wake the next task waiting for one — once: a slot given back
+    when the upstream's work was done (its outputs then stored) is not given again when the task ends."""
+    if capacity().release(task):
+        tasks_wake(provider=task.provider, model=task.model, count=1) or tasks_wake(provider=task.provider, count=1)
 
 
 def task_park(task: ImageTask) -> None:
