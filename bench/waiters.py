@@ -43,7 +43,10 @@ async def long_poll(host: str, port: int, task_id: str, opened: asyncio.Event) -
             host, port, f"/api/v1/ai/image/result/{task_id}", {"Prefer": "wait=60"}, opened
         )
         try:
-            data = json.loads(await _body(headers, reader))["data"]
+            answer = json.loads(await _body(headers, reader))
+            if "data" not in answer:
+                raise RuntimeError(f"the long-poll of {task_id} was answered {_code}: {answer}")
+            data = answer["data"]
         finally:
             writer.close()
         if data["status"] in TERMINAL:

@@ -6,12 +6,14 @@ the moment it arrives (and still re-reads the row every few seconds, in case a m
 In embedded mode a waiter re-reads the row every `WAIT_POLL_SECONDS`. Either way the waiter gives its
 database connection back before it waits, and no worker is involved.
 
-Under the ASGI server, waiting is a coroutine (`task_watch_async`): one subscription per web process
-serves all of its waiters."""
+Under the ASGI server, waiting is a coroutine (`task_watch_async`): one subscription and one timer per
+web process serve all of its waiters."""
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import logging
 import random
 import time
@@ -99,9 +101,10 @@ def _release_database() -> None:
 
 # --- Waiting in an event loop (the ASGI server) ------------------------------------------------------
 # Each web process keeps one pattern subscription to every task's channel and wakes the waiters of a
-# task when its message comes: a waiter costs an Event, not a connection, a thread or a database
-# connection. While that subscription is down, waiters re-read their row every second instead, and
-# each is woken when it is back (a message may have been missed meanwhile).
+# task when its message comes. A waiter that nothing wakes costs a future and an entry in its hub's
+# alarm heap — no task, timer, thread, connection or database connection of its own: one timer per
+# process rings the earliest alarm. While the subscription is down, waiters re-read their row every
+# second instead, and each is woken when it is back (a message may have been missed meanwhile).
 
 _PATTERN = _channel("*")
 _SAFETY_RECHECK_SECONDS = 30.0  # re-read even without a message: a lost one costs at most this
@@ -111,30 +114,51 @@ _UNLISTENED_RECHECK_SECONDS = 1.0
 class _Hub:
     def __init__(self, url: str):
         self.url = url
-        self.waiters: dict[str, set[asyncio.Event]] = {}
+        self.loop = asyncio.get_running_loop()
+        self.waiters: dict[str, set[_AsyncWatch]] = {}
         self.listening = False
-        self.listener = asyncio.get_running_loop().create_task(self._listen())
+        self.alarms: list[tuple[float, int, asyncio.Future]] = []  # (when, order, the wait it ends)
+        self.timer: asyncio.TimerHandle | None = None
+        self.order = itertools.count()
+        self.listener = self.loop.create_task(self._listen())
 
-    def add(self, task_id: str) -> asyncio.Event:
-        event = asyncio.Event()
-        self.waiters.setdefault(task_id, set()).add(event)
-        return event
+    def add(self, task_id: str, watch: _AsyncWatch) -> None:
+        self.waiters.setdefault(task_id, set()).add(watch)
 
-    def discard(self, task_id: str, event: asyncio.Event) -> None:
-        events = self.waiters.get(task_id)
-        if events is not None:
-            events.discard(event)
-            if not events:
+    def discard(self, task_id: str, watch: _AsyncWatch) -> None:
+        watches = self.waiters.get(task_id)
+        if watches is not None:
+            watches.discard(watch)
+            if not watches:
                 del self.waiters[task_id]
 
+    def alarm(self, when: float, wait: asyncio.Future) -> None:
+        """End `wait` (with False: only the time ran out) at `when` (the loop's clock), unless
+        something ends it first."""
+        heapq.heappush(self.alarms, (when, next(self.order), wait))
+        if self.timer is None or when < self.timer.when():
+            if self.timer is not None:
+                self.timer.cancel()
+            self.timer = self.loop.call_at(when, self._ring)
+
+    def _ring(self) -> None:
+        self.timer = None
+        now = self.loop.time()
+        while self.alarms and self.alarms[0][0] <= now:
+            wait = heapq.heappop(self.alarms)[2]
+            if not wait.done():
+                wait.set_result(False)
+        if self.alarms:
+            self.timer = self.loop.call_at(self.alarms[0][0], self._ring)
+
     def _wake(self, task_id: str) -> None:
-        for event in self.waiters.get(task_id, ()):
-            event.set()
+        for watch in self.waiters.get(task_id, ()):
+            watch.poke()
 
     def _wake_all(self) -> None:
-        for events in self.waiters.values():
-            for event in events:
-                event.set()
+        for watches in self.waiters.values():
+            for watch in watches:
+                watch.poke()
 
     async def _listen(self) -> None:
         prefix = len(_PATTERN) - 1
@@ -173,8 +197,12 @@ def _hub() -> _Hub | None:
 
 
 class _AsyncWatch:
-    def __init__(self, hub: _Hub | None, event: asyncio.Event | None):
-        self.hub, self.event = hub, event
+    __slots__ = ("changed", "hub", "recheck_at", "wait_future")
+
+    def __init__(self, hub: _Hub | None):
+        self.hub = hub
+        self.changed = False  # a change announced while nobody waited: the next wait returns at once
+        self.wait_future: asyncio.Future | None = None
         self.recheck_at = self._next_recheck()
 
     @staticmethod
@@ -182,21 +210,32 @@ class _AsyncWatch:
         # Spread: a thousand waiters that came together must not all re-read at the same instant.
         return time.monotonic() + _SAFETY_RECHECK_SECONDS * random.uniform(0.75, 1.25)
 
+    def poke(self) -> None:
+        """The task may have changed (or the subscription came back)."""
+        if self.wait_future is not None and not self.wait_future.done():
+            self.wait_future.set_result(True)
+        else:
+            self.changed = True
+
     async def wait(self, seconds: float) -> bool:
         """Wait until the task may have changed, or `seconds` pass. True when it is worth reading the
         row again (a change announced, a safety re-check due, or no subscription to rely on); False
         when only the time ran out — a caller sending a keep-alive then need not read anything."""
-        if self.event is None:
+        if self.hub is None:
             await asyncio.sleep(min(seconds, settings.WAIT_POLL_SECONDS))
             return True
-        if not self.hub.listening:
-            seconds = min(seconds, _UNLISTENED_RECHECK_SECONDS)
-        try:
-            await asyncio.wait_for(self.event.wait(), max(0.0, min(seconds, self.recheck_at - time.monotonic())))
-        except TimeoutError:
-            pass
-        if self.event.is_set():
-            self.event.clear()
+        if not self.changed:
+            if not self.hub.listening:
+                seconds = min(seconds, _UNLISTENED_RECHECK_SECONDS)
+            seconds = max(0.0, min(seconds, self.recheck_at - time.monotonic()))
+            self.wait_future = self.hub.loop.create_future()
+            self.hub.alarm(self.hub.loop.time() + seconds, self.wait_future)
+            try:
+                self.changed = await self.wait_future
+            finally:
+                self.wait_future = None
+        if self.changed:
+            self.changed = False
             return True
         if time.monotonic() >= self.recheck_at or not self.hub.listening:
             self.recheck_at = self._next_recheck()
@@ -208,11 +247,13 @@ class _AsyncWatch:
 async def task_watch_async(task_id: str):
     """`task_watch` for a coroutine: read the row after entering, and nothing is missed."""
     hub = _hub()
-    event = hub.add(task_id) if hub is not None else None
+    watch = _AsyncWatch(hub)
+    if hub is not None:
+        hub.add(task_id, watch)
     WAITING_CLIENTS.inc()
     try:
-        yield _AsyncWatch(hub, event)
+        yield watch
     finally:  # also when the client went away: the server cancels the wait
         WAITING_CLIENTS.dec()
         if hub is not None:
-            hub.discard(task_id, event)
+            hub.discard(task_id, watch)

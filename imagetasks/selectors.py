@@ -244,8 +244,9 @@ async def task_wait_async(*, task_id: str, owner: str | None = None, seconds: fl
     async with task_watch_async(task_id) as watch:
         task = await _task_get(task_id=task_id, owner=owner)
         while not task.is_terminal and (left := deadline - time.monotonic()) > 0:
-            if await watch.wait(left) or deadline <= time.monotonic():
-                task = await _task_get(task_id=task_id, owner=owner)
+            del task  # a waiter holds its watch, not a row: read again whenever the wait ends
+            await watch.wait(left)
+            task = await _task_get(task_id=task_id, owner=owner)
     return task
 
 
@@ -255,14 +256,17 @@ async def task_status_changes_async(*, task_id: str, owner: str | None = None, s
     async with task_watch_async(task_id) as watch:
         task = await _task_get(task_id=task_id, owner=owner)
         yield task
-        last, quiet_since = _progress(task), time.monotonic()
-        while not task.is_terminal and (left := deadline - time.monotonic()) > 0:
+        last, quiet_since, ended = _progress(task), time.monotonic(), task.is_terminal
+        del task  # a stream holds its watch and what it last sent, not a row
+        while not ended and (left := deadline - time.monotonic()) > 0:
             if await watch.wait(max(0.05, min(left, idle - (time.monotonic() - quiet_since)))):
                 task = await _task_get(task_id=task_id, owner=owner)  # read only when it may have changed
                 if _progress(task) != last:
-                    last, quiet_since = _progress(task), time.monotonic()
+                    last, quiet_since, ended = _progress(task), time.monotonic(), task.is_terminal
                     yield task
+                    del task
                     continue
+                del task
             if time.monotonic() - quiet_since >= idle:
                 quiet_since = time.monotonic()
                 yield None

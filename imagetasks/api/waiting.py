@@ -92,11 +92,13 @@ def answer_when_done(view, request, *, task: ImageTask, owner: str | None, secon
         response = view.finalize_response(request, response)
         return response.render()
 
+    task_id = task.id  # what the wait holds: the id, not the row
+
     async def resolve():
         if not open_waits.take(waiter):
             return await sync_to_async(respond, thread_sensitive=False)(too_many_waits())
         try:
-            outcome = await selectors.task_wait_async(task_id=task.id, owner=owner, seconds=seconds)
+            outcome = await selectors.task_wait_async(task_id=task_id, owner=owner, seconds=seconds)
         except DomainError as exc:  # the task deleted meanwhile: answered in the envelope
             outcome = exc
         finally:

@@ -1,0 +1,60 @@
+"""While nothing changes, a waiting client costs its own coroutine and nothing else of the event loop:
+no task and no timer per waiter (one timer per web process rings the earliest of every waiter's alarms,
+imagetasks/events.py). A change wakes only its task's waiters, and each wait still ends at its deadline
+with the task as it is then."""
+
+import asyncio
+import time
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.utils import timezone
+
+from imagetasks import events, selectors
+from imagetasks.models import ImageTask, Status
+from tests.create import create_task
+
+WAITERS = 200
+
+
+def _cancel(task_id: str) -> None:
+    ImageTask.objects.filter(pk=task_id).update(status=Status.CANCELED, finished_at=timezone.now())
+    events.task_changed_on_commit(task_id)  # autocommit: published at once
+
+
+@pytest.mark.django_db(transaction=True)  # the reads run in the server's threads, outside a test transaction
+def test_two_hundred_waiters_share_one_timer_and_a_change_wakes_only_its_own(settings, redis_url):
+    settings.CAPACITY_REDIS_URL = redis_url
+    tasks = [create_task(user_id="u1", prompt=f"wait {n}").id for n in range(4)]
+
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        started = time.monotonic()
+        waits = [
+            asyncio.create_task(selectors.task_wait_async(task_id=tasks[n % 4], seconds=0.5 if n == 0 else 60))
+            for n in range(WAITERS)
+        ]
+        hub = events._hub()
+        for _ in range(200):  # every waiter registered, and its first read done
+            if sum(len(watches) for watches in hub.waiters.values()) == WAITERS:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(1)
+        others = asyncio.all_tasks() - set(waits) - {asyncio.current_task(), hub.listener}
+        assert not others  # no task of its own per waiter (asyncio.wait_for made one each)
+        assert (
+            len([h for h in loop._scheduled if not h.cancelled()]) <= 3
+        )  # one alarm timer, the subscription's read timeout: not one per waiter
+        first = await waits[0]  # its deadline came: answered with the task as it is
+        assert first.status == Status.PENDING and time.monotonic() - started >= 0.5
+        await sync_to_async(_cancel, thread_sensitive=False)(tasks[1])
+        woken = await asyncio.gather(*waits[1::4])
+        assert {task.status for task in woken} == {Status.CANCELED}
+        await asyncio.sleep(0.2)
+        assert not any(wait.done() for n, wait in enumerate(waits) if n % 4 != 1 and n)  # the others still wait
+        for wait in waits:
+            wait.cancel()
+        await asyncio.gather(*waits, return_exceptions=True)
+        assert not hub.waiters  # a canceled wait (its client gone) leaves nothing behind
+
+    asyncio.run(scenario())
