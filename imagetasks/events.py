@@ -118,7 +118,8 @@ class _Hub:
         self.waiters: dict[str, set[_AsyncWatch]] = {}
         self.listening = False
         self.alarms: list[tuple[float, int, asyncio.Future]] = []  # (when, order, the wait it ends)
-        self.timer: asyncio.TimerHandle | None = None
+        self.timer: asyncio.Handle | None = None  # (uvloop's handles do not say when they are due)
+        self.timer_at = 0.0
         self.order = itertools.count()
         self.listener = self.loop.create_task(self._listen())
 
@@ -136,10 +137,10 @@ class _Hub:
         """End `wait` (with False: only the time ran out) at `when` (the loop's clock), unless
         something ends it first."""
         heapq.heappush(self.alarms, (when, next(self.order), wait))
-        if self.timer is None or when < self.timer.when():
+        if self.timer is None or when < self.timer_at:
             if self.timer is not None:
                 self.timer.cancel()
-            self.timer = self.loop.call_at(when, self._ring)
+            self.timer, self.timer_at = self.loop.call_at(when, self._ring), when
 
     def _ring(self) -> None:
         self.timer = None
@@ -149,7 +150,7 @@ class _Hub:
             if not wait.done():
                 wait.set_result(False)
         if self.alarms:
-            self.timer = self.loop.call_at(self.alarms[0][0], self._ring)
+            self.timer, self.timer_at = self.loop.call_at(self.alarms[0][0], self._ring), self.alarms[0][0]
 
     def _wake(self, task_id: str) -> None:
         for watch in self.waiters.get(task_id, ()):
