@@ -54,15 +54,16 @@ async def long_poll(host: str, port: int, task_id: str, opened: asyncio.Event) -
 
 
 async def sse(host: str, port: int, task_id: str, opened: asyncio.Event) -> float:
-    """Follow the task's event stream; the time the terminal status came."""
-    _code, _headers, reader, writer = await _request(
-        host, port, f"/api/v1/tasks/{task_id}/events", {"Accept": "text/event-stream"}, opened
-    )
-    try:
-        while line := await reader.readline():
-            if line.startswith(b"data: ") and b'"status"' in line:
-                if json.loads(line[6:]).get("status") in TERMINAL:
-                    return time.time()
-    finally:
-        writer.close()
-    raise RuntimeError(f"the event stream of {task_id} ended without a terminal status")
+    """Follow the task's event stream — opened again when the server ends it (its longest stream), as an
+    EventSource does; the time the terminal status came."""
+    while True:
+        _code, _headers, reader, writer = await _request(
+            host, port, f"/api/v1/tasks/{task_id}/events", {"Accept": "text/event-stream"}, opened
+        )
+        try:
+            while line := await reader.readline():
+                if line.startswith(b"data: ") and b'"status"' in line:
+                    if json.loads(line[6:]).get("status") in TERMINAL:
+                        return time.time()
+        finally:
+            writer.close()
