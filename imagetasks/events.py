@@ -15,18 +15,22 @@ import asyncio
 import heapq
 import itertools
 import logging
-import random
 import time
 import weakref
 from contextlib import asynccontextmanager, contextmanager
+from datetime import datetime, timedelta
 
 import redis
 import redis.asyncio
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connections, transaction
+from django.utils import timezone
 
 from jimeng_server.metrics import WAITING_CLIENTS
 from jimeng_server.shared_redis import shared_redis, shared_redis_url
+
+from .models import ImageTask
 
 log = logging.getLogger(__name__)
 
@@ -102,13 +106,24 @@ def _release_database() -> None:
 # --- Waiting in an event loop (the ASGI server) ------------------------------------------------------
 # Each web process keeps one pattern subscription to every task's channel and wakes the waiters of a
 # task when its message comes. A waiter that nothing wakes costs a future and an entry in its hub's
-# alarm heap — no task, timer, thread, connection or database connection of its own: one timer per
-# process rings the earliest alarm. While the subscription is down, waiters re-read their row every
-# second instead, and each is woken when it is back (a message may have been missed meanwhile).
+# alarm heap — no task, timer, thread, connection or database connection of its own, and no read of
+# its own: one timer per process rings the earliest alarm, and in case a message was lost one sweep per
+# process reads what changed among all the waited tasks every 30 s (a few queries, not one per waiter).
+# While the subscription is down, waiters re-read their row every second instead, and each is woken
+# when it is back (a message may have been missed meanwhile).
 
 _PATTERN = _channel("*")
-_SAFETY_RECHECK_SECONDS = 30.0  # re-read even without a message: a lost one costs at most this
+_SWEEP_SECONDS = 30.0  # what changed among the waited tasks, read even without a message: a lost one costs at most this
+_SWEEP_BATCH = 500  # task ids per query of the sweep
+_SWEEP_CLOCK_MARGIN = timedelta(seconds=2)  # the hosts' clocks (a worker's sets updated_at) may differ this much
 _UNLISTENED_RECHECK_SECONDS = 1.0
+
+
+def _changed_at(task_ids: list[str]) -> dict[str, datetime]:
+    """When each task last changed (every change of a task sets `updated_at`); a deleted task is missing."""
+    changed_at = dict(ImageTask.objects.filter(pk__in=task_ids).values_list("id", "updated_at"))
+    _release_database()
+    return changed_at
 
 
 class _Hub:
@@ -122,6 +137,7 @@ class _Hub:
         self.timer_at = 0.0
         self.order = itertools.count()
         self.listener = self.loop.create_task(self._listen())
+        self.sweeper = self.loop.create_task(self._sweep())
 
     def add(self, task_id: str, watch: _AsyncWatch) -> None:
         self.waiters.setdefault(task_id, set()).add(watch)
@@ -161,6 +177,28 @@ class _Hub:
             for watch in watches:
                 watch.poke()
 
+    async def _sweep(self) -> None:
+        """Wake the waiters of every task that changed since the last sweep began (or was deleted): a
+        message lost between a worker and this process delays a waiter by at most _SWEEP_SECONDS. A
+        waiter that came since read its task after subscribing: a later change is after that sweep too."""
+        read = sync_to_async(_changed_at, thread_sensitive=False)
+        since = timezone.now()
+        while True:
+            await asyncio.sleep(_SWEEP_SECONDS)
+            task_ids, started = list(self.waiters), timezone.now()
+            changed_at: dict[str, datetime] = {}
+            try:
+                for start in range(0, len(task_ids), _SWEEP_BATCH):
+                    changed_at.update(await read(task_ids[start : start + _SWEEP_BATCH]))
+            except Exception:  # noqa: BLE001  (the database away: the next sweep looks as far back)
+                log.info("The sweep of waited tasks could not read them; trying again in %.0f s", _SWEEP_SECONDS)
+                continue
+            for task_id in task_ids:
+                at = changed_at.get(task_id)
+                if at is None or at >= since - _SWEEP_CLOCK_MARGIN:
+                    self._wake(task_id)
+            since = started
+
     async def _listen(self) -> None:
         prefix = len(_PATTERN) - 1
         while True:
@@ -198,18 +236,12 @@ def _hub() -> _Hub | None:
 
 
 class _AsyncWatch:
-    __slots__ = ("changed", "hub", "recheck_at", "wait_future")
+    __slots__ = ("changed", "hub", "wait_future")
 
     def __init__(self, hub: _Hub | None):
         self.hub = hub
         self.changed = False  # a change announced while nobody waited: the next wait returns at once
         self.wait_future: asyncio.Future | None = None
-        self.recheck_at = self._next_recheck()
-
-    @staticmethod
-    def _next_recheck() -> float:
-        # Spread: a thousand waiters that came together must not all re-read at the same instant.
-        return time.monotonic() + _SAFETY_RECHECK_SECONDS * random.uniform(0.75, 1.25)
 
     def poke(self) -> None:
         """The task may have changed (or the subscription came back)."""
@@ -220,7 +252,7 @@ class _AsyncWatch:
 
     async def wait(self, seconds: float) -> bool:
         """Wait until the task may have changed, or `seconds` pass. True when it is worth reading the
-        row again (a change announced, a safety re-check due, or no subscription to rely on); False
+        row again (a change announced, seen by the sweep, or no subscription to rely on); False
         when only the time ran out — a caller sending a keep-alive then need not read anything."""
         if self.hub is None:
             await asyncio.sleep(min(seconds, settings.WAIT_POLL_SECONDS))
@@ -228,7 +260,6 @@ class _AsyncWatch:
         if not self.changed:
             if not self.hub.listening:
                 seconds = min(seconds, _UNLISTENED_RECHECK_SECONDS)
-            seconds = max(0.0, min(seconds, self.recheck_at - time.monotonic()))
             self.wait_future = self.hub.loop.create_future()
             self.hub.alarm(self.hub.loop.time() + seconds, self.wait_future)
             try:
@@ -238,10 +269,7 @@ class _AsyncWatch:
         if self.changed:
             self.changed = False
             return True
-        if time.monotonic() >= self.recheck_at or not self.hub.listening:
-            self.recheck_at = self._next_recheck()
-            return True
-        return False
+        return not self.hub.listening
 
 
 @asynccontextmanager
