@@ -361,7 +361,9 @@ def waiting_figures(workdir: Path, fake: FakeUpstream, redis_url: str, count: in
                 break
         loop.call_soon_threadsafe(loop.stop)
         finished = _finished_at(stack, list(received))
-        lag = max(at - finished[task_id] for task_id, at in received.items())
+        lags = sorted(at - finished[task_id] for task_id, at in received.items())
+        lag = lags[-1]
+        say(f"P6: terminal status after finished_at: median {lags[len(lags) // 2]:.2f} s, latest {lag:.2f} s")
     finally:
         stack.stop()
     per_waiter_kb = (rss_waiting - rss_quiet) * 1024 / count
