@@ -5,9 +5,10 @@ is parked, user B submits 5. Figures:
 - B's median end-to-end ÷ the same on an idle server, over three rounds of 5 each (goal ≤ 1.5: A's
   backlog barely delays B);
 - completions per second over a 40-second window of the backlog ÷ cap/latency (goal ≥ 0.95), and ÷
-  cap/(the mean time a task held its slot, started to finished): whether a slot is ever left idle —
-  the fair order's own cost in total (goal ≥ 0.95). The first also counts what a generation costs the
-  pipeline besides the upstream's second (polls, storing: P4's figure);
+  cap/(a task's mean time from its start to its end): whether a slot is ever left idle — the fair
+  order's own cost in total (goal ≥ 0.95). The first also counts what a generation costs the pipeline
+  besides the upstream's second (the submit, the look that finds it done: P4's figure). A slot is given
+  back when the upstream is done, before the outputs are stored, so the second is an upper bound;
 - a `high`-tier user's task submitted behind the backlog: how many tasks started between its arrival
   and its start (goal ≤ 1: it takes the next slot that frees — the one already being handed over
   when it arrived is allowed).
