@@ -112,8 +112,9 @@ def _store_seconds(outputs: list[dict]) -> float:
 
 def _outputs_keep(task: ImageTask, seq: int, images, videos, found_after: float | None) -> NextStep | None:
     """A generation is done: its slot is given back and what it made kept. Bytes in hand are stored
-    here; outputs behind URLs are downloaded by the store step, on the I/O queue — a slow or large download never holds a worker
-    process that generates (its message carries the URLs, and the task is not looked at meanwhile)."""
+    here; outputs behind URLs are downloaded by the store step, on the I/O queue — a slow or large
+    download never holds a worker process that generates (its message carries the URLs, and the task
+    is not looked at meanwhile)."""
     skip = sets.kept_indexes(task)  # a set's images kept as they arrived
     if skip and not videos:  # a set under way: the rest of it (in hand) arrives the same way, one by one
         if not sets.items_arrived(
