@@ -4,8 +4,8 @@ Views are synchronous. What waits holds no thread: a long-poll or an OpenAI-comp
 with a `DeferredResponse`, which this handler awaits in the event loop; the SSE stream's body is an
 asynchronous iterator. Both wait on one shared Redis subscription per process (imagetasks/events.py),
 holding neither a thread nor a database connection, and both are cancelled the moment their client
-disconnects (Django's ASGI handler listens for it). A body that may not be read is refused before
-Django reads any of it (jimeng_server/edge.py). The shortcuts past Django's handler are in
+disconnects (the edge cancels the task answering it; with FASTPATH off, Django's handler listens for
+it). A body that may not be read is refused before Django reads any of it (jimeng_server/edge.py). The shortcuts past Django's handler are in
 jimeng_server/fastpath.py."""
 
 import gc

@@ -127,6 +127,7 @@ class TaskEventsView(APIView):
                             task = await _task_get(task_id=task_id, owner=owner)
                         # (reading a task's place in line reads the database: in a thread, not the loop)
                         chunks = await _frames(log, task) if task is not None else []
+                        task = None  # while it waits, the stream holds what it sent last (the log), not a row
                         for chunk in chunks or [KEEP_ALIVE]:
                             yield chunk
                 except TooManyRequests as exc:  # opened together with others past WAITS_PER_KEY

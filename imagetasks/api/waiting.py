@@ -139,5 +139,6 @@ async def _counted_async(waiter: str | None, changes):
     try:
         async for task in changes:
             yield task
+            del task  # not held while the next change is awaited
     finally:
         open_waits.give(waiter)
