@@ -1,9 +1,17 @@
 """`GET /api/v1/tasks/:id/events`: server-sent events — the task now, then each change (its status, and
 while it waits its place in line), then the stream closes. Each event carries an `id:`; a client that
 reconnects with `Last-Event-ID` gets what it has not seen, nothing twice: a status it missed while away
-(processing, for a task that ended meanwhile) is sent before the one the task is in."""
+(processing, for a task that ended meanwhile) is sent before the one the task is in.
+
+A pending task's place in line is looked at again at a quiet moment (a keep-alive), not at every one:
+the further back it is, the rarer — after half a second per place ahead, or a quarter of its ETA if
+that is sooner, at most every 5 minutes (`EventLog.look_due`). A look is a read and a count of the line ahead; at a keep-alive each, 5,000
+streams far back in a line of 10,000 cost ~400 of them a second, and the web server's p99 (P6) with it.
+A change of status is told at once, whatever the place."""
 
 from __future__ import annotations
+
+import time
 
 from asgiref.sync import sync_to_async
 from django.http import StreamingHttpResponse
@@ -24,6 +32,7 @@ from ..representation import STATUS_MESSAGES, task_detail
 from .waiting import status_changes
 
 KEEP_ALIVE = ": keep-alive\n\n"
+LOOK_PER_PLACE_SECONDS, LOOK_ETA_SHARE, LOOK_MOST_SECONDS = 0.5, 0.25, 300.0
 
 
 def _rank(status: str) -> int:
@@ -38,10 +47,17 @@ class EventLog:
         self.request = request
         rank, _, position = (last_event_id or "").partition(".")
         self.last = (int(rank), int(position) if position.isdigit() else 0) if rank in ("1", "2", "3") else None
+        self.look_at = 0.0  # (monotonic) when a quiet moment may look at the task's place again
 
-    @property
-    def waiting(self) -> bool:
-        return self.last is None or self.last[0] == 1
+    def look_due(self) -> bool:
+        """Whether a quiet moment should read the task again to tell its place (see the module's doc)."""
+        return (self.last is None or self.last[0] == 1) and time.monotonic() >= self.look_at
+
+    def looked(self, position: int, eta_seconds: float | None) -> None:
+        after = min(LOOK_MOST_SECONDS, position * LOOK_PER_PLACE_SECONDS)
+        if eta_seconds:  # a line that moves fast is looked at more often
+            after = min(after, eta_seconds * LOOK_ETA_SHARE)
+        self.look_at = time.monotonic() + after
 
     def frames(self, task) -> list[str]:
         """The events for the task as it is now that the client has not seen."""
@@ -49,6 +65,8 @@ class EventLog:
         rank = _rank(task.status)
         images = (detail.get("result") or {}).get("images") or [] if task.status != Status.PENDING else []
         state = (rank, detail.get("queue_position", 0) if rank == 1 else len(images) if rank == 2 else 0)
+        if rank == 1:
+            self.looked(state[1], detail.get("eta_seconds"))
         if self.last == state or (self.last is not None and self.last[0] == 3):
             return []
         frames = []
@@ -123,7 +141,7 @@ class TaskEventsView(APIView):
             async def stream():
                 try:
                     async for task in changes:
-                        if task is None and log.waiting:  # a quiet moment: has its place in line moved?
+                        if task is None and log.look_due():  # a quiet moment: has its place in line moved?
                             task = await _task_get(task_id=task_id, owner=owner)
                         # (reading a task's place in line reads the database: in a thread, not the loop)
                         chunks = await _frames(log, task) if task is not None else []
@@ -138,7 +156,7 @@ class TaskEventsView(APIView):
             def stream():
                 try:
                     for task in changes:
-                        if task is None and log.waiting:
+                        if task is None and log.look_due():
                             task = selectors.task_get(task_id=task_id, owner=owner)
                         yield from (log.frames(task) if task is not None else []) or [KEEP_ALIVE]
                 except TooManyRequests as exc:
