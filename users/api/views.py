@@ -31,13 +31,20 @@ from .serializers import (
 USER = envelope("User", UserOut())
 
 
+def _service_only(request, message: str):
+    """The caller, if a service key (or local mode); a user's own key is refused (403) with `message`."""
+    caller = principal(request)
+    if caller.user_id is not None:
+        raise PermissionDenied(message)
+    return caller
+
+
 class UserCollectionView(APIView):
     @extend_schema(
         request=UserCreateSerializer, responses={201: USER, **error_responses(400, 409, 415)}, summary="Create a user"
     )
     def post(self, request):
-        if principal(request).user_id is not None:
-            raise PermissionDenied("Only service keys may create users.")
+        _service_only(request, "Only service keys may create users.")
         serializer = UserCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         fields = serializer.validated_data
@@ -97,8 +104,7 @@ class UserShareView(APIView):
         summary="Set a user's priority tier and share weight (service keys and operators)",
     )
     def put(self, request, user_id: str):
-        if principal(request).user_id is not None:
-            raise PermissionDenied("Only service keys and operators may set a user's tier or weight.")
+        _service_only(request, "Only service keys and operators may set a user's tier or weight.")
         serializer = ShareSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         fields = serializer.validated_data
@@ -112,8 +118,7 @@ class UserCreditsView(APIView):
         summary="Set a user's credit balance (service keys and operators; turns credits on for the user)",
     )
     def put(self, request, user_id: str):
-        if principal(request).user_id is not None:
-            raise PermissionDenied("Only service keys and operators may set credit balances.")
+        _service_only(request, "Only service keys and operators may set credit balances.")
         serializer = CreditsSetSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         fields = serializer.validated_data
@@ -128,8 +133,7 @@ class UserCreditsView(APIView):
         summary="Turn a user's credits off (service keys and operators): creates reserve nothing again",
     )
     def delete(self, request, user_id: str):
-        if principal(request).user_id is not None:
-            raise PermissionDenied("Only service keys and operators may turn credits off.")
+        _service_only(request, "Only service keys and operators may turn credits off.")
         return ok(credits.credits_disable(user_id=user_id))
 
 
@@ -149,9 +153,7 @@ class UserCreditsEntryView(APIView):
         summary="Grant (amount > 0) or deduct (amount < 0) credits atomically (service keys and operators)",
     )
     def post(self, request, user_id: str):
-        caller = principal(request)
-        if caller.user_id is not None:
-            raise PermissionDenied("Only service keys and operators may grant or deduct credits.")
+        caller = _service_only(request, "Only service keys and operators may grant or deduct credits.")
         key = request.headers.get("Idempotency-Key", "").strip()
         if not key or len(key) > 100:
             raise InvalidInput(
@@ -183,10 +185,9 @@ class KeyCollectionView(APIView):
     def post(self, request):
         serializer = KeyCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        caller, fields = principal(request), serializer.validated_data
-        if caller.user_id is not None:
-            # A user key cannot mint keys: a minted key would outlive the revocation of its minter.
-            raise PermissionDenied("Only service keys (or operators, in the admin) may make API keys.")
+        fields = serializer.validated_data
+        # A user key cannot mint keys: a minted key would outlive the revocation of its minter.
+        _service_only(request, "Only service keys (or operators, in the admin) may make API keys.")
         user_id = None if fields["service"] else fields.get("user_id")
         if not fields["service"] and not user_id:
             raise InvalidInput('Name the user_id the key is for, or ask for a service key with "service": true.')
