@@ -46,36 +46,7 @@ def asgi_handler(handler: type) -> type:
             answering = scope.get(ANSWERING)
             if answering is None:
                 return await super().handle(scope, receive, send)
-            try:
-                body_file = await self.read_body(receive)
-            except RequestAborted:
-                return
-            set_script_prefix(get_script_prefix(scope))
-            await signals.request_started.asend(sender=self.__class__, scope=scope)
-            request, error_response = self.create_request(scope, body_file)
-            if request is None:
-                body_file.close()
-                await self.send_response(error_response, send)
-                await sync_to_async(error_response.close)()
-                return
-            task = asyncio.current_task()
-            answering.append(task)  # cancelled by the edge if the client goes away meanwhile
-            try:
-                try:
-                    response = await self.run_get_response(request)
-                except asyncio.CancelledError:  # the client went away before its answer was ready
-                    task.uncancel()
-                    await signals.request_finished.asend(sender=self.__class__)
-                    return
-                try:
-                    await self.send_response(response, send)
-                except asyncio.CancelledError:  # ... or while it was being sent (as Django: ignored)
-                    task.uncancel()
-            finally:
-                if task in answering:
-                    answering.remove(task)
-                body_file.close()
-            await sync_to_async(response.close)()
+            await _answer(self, scope, receive, send, answering)
 
         def load_middleware(self, is_async=False):
             super().load_middleware(is_async=False)  # one synchronous chain, entered once per request
@@ -96,6 +67,42 @@ def asgi_handler(handler: type) -> type:
             return self.get_response(request)
 
     return OneHopHandler
+
+
+async def _answer(handler, scope, receive, send, answering: list) -> None:
+    """Django's `ASGIHandler.handle`, with the request answered in this task (in `answering` while it
+    runs, for the edge to cancel if the client goes away) instead of in a second one beside a third
+    that listens for the disconnect."""
+    try:
+        body_file = await handler.read_body(receive)
+    except RequestAborted:
+        return
+    set_script_prefix(get_script_prefix(scope))
+    await signals.request_started.asend(sender=handler.__class__, scope=scope)
+    request, error_response = handler.create_request(scope, body_file)
+    if request is None:
+        body_file.close()
+        await handler.send_response(error_response, send)
+        await sync_to_async(error_response.close)()
+        return
+    task = asyncio.current_task()
+    answering.append(task)  # cancelled by the edge if the client goes away meanwhile
+    try:
+        try:
+            response = await handler.run_get_response(request)
+        except asyncio.CancelledError:  # the client went away before its answer was ready
+            task.uncancel()
+            await signals.request_finished.asend(sender=handler.__class__)
+            return
+        try:
+            await handler.send_response(response, send)
+        except asyncio.CancelledError:  # ... or while it was being sent (as Django: ignored)
+            task.uncancel()
+    finally:
+        if task in answering:
+            answering.remove(task)
+        body_file.close()
+    await sync_to_async(response.close)()
 
 
 class FieldsBuiltOnce:
