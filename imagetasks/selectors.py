@@ -140,9 +140,11 @@ def queue_place(task: ImageTask) -> dict | None:
 def _parked_position(task: ImageTask) -> int:
     """Behind the cap: how many waiting tasks of its provider start before it in the fair order
     (services/slots.tasks_wake: by start tag, then time parked, then id): an index-range count, and a
-    count of the few that share its tag (two workers parking one user's tasks at once)."""
+    count of the few that share its tag (two workers parking one user's tasks at once). A task woken
+    and on its way to its slot keeps its tag until it starts: still ahead (were it left out, a place
+    would go down and back up again when such a task lost its slot and parked again)."""
+    ahead = ImageTask.objects.filter(provider=task.provider, queue_ticket__lt=task.queue_ticket).count()
     line = ImageTask.objects.filter(provider=task.provider, waiting_since__isnull=False)
-    ahead = line.filter(queue_ticket__lt=task.queue_ticket).count()
     beside = line.filter(queue_ticket=task.queue_ticket).exclude(pk=task.pk)
     earlier = Q(waiting_since__lt=task.waiting_since) | Q(waiting_since=task.waiting_since, pk__lt=task.pk)
     return ahead + beside.filter(earlier).count()

@@ -90,6 +90,22 @@ def test_a_batch_backlog_keeps_advancing_and_a_high_task_jumps_it(cap_of_two, se
     assert next_started[0] == vip  # the next free slot is the high task's
 
 
+def test_a_task_woken_for_a_slot_stays_ahead_until_it_starts(cap_of_two, sent, django_capture_on_commit_callbacks):
+    """A woken task is on its way to its slot (its message not yet taken): those behind it keep their
+    place until it starts — were it left out, a place would go down, then up again if it lost the slot."""
+    _submit("runner", 2)  # the cap's two slots
+    first, second, third = _submit("waiter", 3)  # parked, in this order
+    assert [selectors.queue_place(ImageTask.objects.get(pk=t))["queue_position"] for t in (first, second, third)] == [
+        0,
+        1,
+        2,
+    ]
+    ImageTask.objects.filter(pk=first).update(waiting_since=None)  # woken (services/slots.tasks_wake)
+    assert selectors.queue_place(ImageTask.objects.get(pk=third))["queue_position"] == 2
+    services.task_process(task_id=first)  # no free slot after all: it parks again, with its tag
+    assert selectors.queue_place(ImageTask.objects.get(pk=third))["queue_position"] == 2
+
+
 def test_weight_two_starts_twice_as_often(cap_of_two, sent, django_capture_on_commit_callbacks):
     User.objects.create(id="heavy", weight=2)
     _submit("light", 30)
