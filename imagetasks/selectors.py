@@ -144,8 +144,9 @@ def _parked_position(task: ImageTask) -> int:
     and on its way to its slot keeps its tag until it starts: still ahead (were it left out, a place
     would go down and back up again when such a task lost its slot and parked again)."""
     ahead = ImageTask.objects.filter(provider=task.provider, queue_ticket__lt=task.queue_ticket).count()
-    line = ImageTask.objects.filter(provider=task.provider, waiting_since__isnull=False)
-    beside = line.filter(queue_ticket=task.queue_ticket).exclude(pk=task.pk)
+    beside = ImageTask.objects.filter(
+        provider=task.provider, waiting_since__isnull=False, queue_ticket=task.queue_ticket
+    ).exclude(pk=task.pk)
     earlier = Q(waiting_since__lt=task.waiting_since) | Q(waiting_since=task.waiting_since, pk__lt=task.pk)
     return ahead + beside.filter(earlier).count()
 

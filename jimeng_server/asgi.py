@@ -5,8 +5,8 @@ with a `DeferredResponse`, which this handler awaits in the event loop; the SSE 
 asynchronous iterator. Both wait on one shared Redis subscription per process (imagetasks/events.py),
 holding neither a thread nor a database connection, and both are cancelled the moment their client
 disconnects (the edge cancels the task answering it; with FASTPATH off, Django's handler listens for
-it). A body that may not be read is refused before Django reads any of it (jimeng_server/edge.py). The shortcuts past Django's handler are in
-jimeng_server/fastpath.py."""
+it). A body that may not be read is refused before Django reads any of it (jimeng_server/edge.py).
+The shortcuts past Django's handler are in jimeng_server/fastpath.py."""
 
 import gc
 import os

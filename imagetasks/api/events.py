@@ -5,9 +5,9 @@ reconnects with `Last-Event-ID` gets what it has not seen, nothing twice: a stat
 
 A pending task's place in line is looked at again at a quiet moment (a keep-alive), not at every one:
 the further back it is, the rarer — after half a second per place ahead, or a quarter of its ETA if
-that is sooner, at most every 5 minutes (`EventLog.look_due`). A look is a read and a count of the line ahead; at a keep-alive each, 5,000
-streams far back in a line of 10,000 cost ~400 of them a second, and the web server's p99 (P6) with it.
-A change of status is told at once, whatever the place."""
+that is sooner, at most every 5 minutes (`EventLog.look_due`). A look is a read and a count of the line
+ahead; at a keep-alive each, 5,000 streams far back in a line of 10,000 cost ~400 of them a second, and
+the web server's p99 (P6) with it. A change of status is told at once, whatever the place."""
 
 from __future__ import annotations
 
