@@ -70,6 +70,9 @@ class ImageTask(models.Model):
     # Its place in the provider's line when parked: a start tag in the fair order (services/fair.py),
     # kept if it parks again before it starts, cleared when claimed or canceled.
     queue_ticket = models.BigIntegerField("queue ticket", null=True, blank=True)
+    # The API key (its public prefix) that created it, "" without one: whose share of the upstream it
+    # takes when FAIR_SHARE_BY=key (services/fair.py).
+    api_key = models.CharField("API key", max_length=16, blank=True, default="")
     # Credits reserved at create or retry (0: the user's credits are off), under the reservation id the
     # task holds now; that reservation — and only it — is charged or given back when the task ends.
     credits_reserved = models.PositiveIntegerField("credits reserved", default=0)
@@ -108,6 +111,7 @@ class ImageTask(models.Model):
             models.Index(fields=["provider", "waiting_since"], name="imagetask_waiting"),
             models.Index(fields=["provider", "queue_ticket"], name="imagetask_fair_line"),
             models.Index(fields=["user", "provider", "queue_ticket"], name="imagetask_fair_user"),
+            models.Index(fields=["api_key", "provider", "queue_ticket"], name="imagetask_fair_key"),
             models.Index(fields=["provider", "status", "created_at"], name="imagetask_pending_line"),
             models.Index(fields=["outbox_since"], name="imagetask_outbox"),
             models.Index(fields=["files_expired_at", "finished_at"], name="imagetask_retention"),

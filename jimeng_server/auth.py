@@ -18,6 +18,11 @@ class Principal:
     user_id: str | None  # None: may act for any user (a service key, or local mode)
     key_id: str | None = None
 
+    @property
+    def key(self) -> str:
+        """The prefix of the key that called, "" without one (what a task records of who sent it)."""
+        return self.key_id or ""
+
     def owner_filter(self) -> str | None:
         """The user every read and write must stay within, or None for any."""
         return self.user_id

@@ -20,6 +20,8 @@ def configuration_problems() -> list[str]:
     problems = []
     if settings.API_AUTH not in {"auto", "required", "off"}:
         problems.append(f"API_AUTH={settings.API_AUTH!r} is not one of auto, required, off")
+    if settings.FAIR_SHARE_BY not in {"user", "key"}:
+        problems.append(f"FAIR_SHARE_BY={settings.FAIR_SHARE_BY!r} is not one of user, key")
     if settings.API_RATE_LIMIT and not _RATE.fullmatch(settings.API_RATE_LIMIT):
         problems.append(f"API_RATE_LIMIT={settings.API_RATE_LIMIT!r} is not like 600/min (per s, min, hour or day)")
     for network in [*settings.TRUSTED_PROXIES, *settings.OUTBOUND_ALLOWED_NETWORKS]:

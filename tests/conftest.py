@@ -126,3 +126,14 @@ def sent(monkeypatch):
 
     monkeypatch.setattr("imagetasks.services.scheduling.send", capture)
     return messages
+
+
+@pytest.fixture
+def cap_of_two(settings):
+    """The local provider behind a cap of 2 in embedded mode, its generations never ending by themselves
+    (tests of the fair order free the slots)."""
+    settings.UPSTREAM_CONCURRENCY = {"local": 2}
+    settings.CAPACITY_REDIS_URL = ""
+    settings.CELERY_BROKER_URL = "filesystem://"  # embedded mode: slots counted in the database
+    settings.LOCAL_PROVIDER_LATENCY_SECONDS = 3600
+    return settings

@@ -5,7 +5,7 @@ calls the service."""
 from imagetasks import services
 from imagetasks.kinds import TaskRequest
 
-_COMMON = ("model", "seed", "external_task_id", "webhook_url", "webhook_events", "task_id")
+_COMMON = ("model", "seed", "external_task_id", "webhook_url", "webhook_events", "task_id", "api_key")
 
 
 def create_task(*, user_id: str, prompt: str, kind: str = "image", image_urls=(), **fields):

@@ -24,6 +24,7 @@ def test_api_auth_takes_only_its_documented_values():
 def test_a_bad_rate_limit_or_network_refuses_to_start():
     assert "API_RATE_LIMIT='10 per minute'" in _boot({"API_RATE_LIMIT": "10 per minute"}).stderr
     assert "'10.0.0.300' in TRUSTED_PROXIES" in _boot({"TRUSTED_PROXIES": "10.0.0.300"}).stderr
+    assert "FAIR_SHARE_BY='tenant' is not one of user, key" in _boot({"FAIR_SHARE_BY": "tenant"}).stderr
 
 
 @pytest.mark.parametrize(

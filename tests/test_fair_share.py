@@ -19,15 +19,6 @@ from users.models import User
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def cap_of_two(settings):
-    settings.UPSTREAM_CONCURRENCY = {"local": 2}
-    settings.CAPACITY_REDIS_URL = ""
-    settings.CELERY_BROKER_URL = "filesystem://"  # embedded mode: slots counted in the database
-    settings.LOCAL_PROVIDER_LATENCY_SECONDS = 3600
-    return settings
-
-
 def _submit(user_id: str, count: int) -> list[str]:
     ids = [create_task(user_id=user_id, prompt=f"{user_id} {n}").id for n in range(count)]
     for task_id in ids:  # the worker's first turn at each: it runs, or parks behind the cap

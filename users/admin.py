@@ -7,7 +7,7 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from .credits import credits_set
-from .keys import api_key_create, api_key_revoke
+from .keys import api_key_create, api_key_revoke, api_key_share_set
 from .models import ApiKey, CreditEntry, User
 
 
@@ -49,15 +49,18 @@ class UserAdmin(admin.ModelAdmin):
 class ApiKeyForm(forms.ModelForm):
     class Meta:
         model = ApiKey
-        fields = ("user", "name")
-        help_texts = {"user": "Leave empty for a service key, which may act for any user."}
+        fields = ("user", "name", "tier", "weight")
+        help_texts = {
+            "user": "Leave empty for a service key, which may act for any user.",
+            "tier": "Its share of the upstream when FAIR_SHARE_BY=key (else its user's counts).",
+        }
 
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
     form = ApiKeyForm
-    list_display = ("id", "user", "service", "name", "created_at", "last_used_at", "revoked_at")
-    list_filter = ("revoked_at",)
+    list_display = ("id", "user", "service", "name", "tier", "weight", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("revoked_at", "tier")
     search_fields = ("=id", "=user__id", "name")
     readonly_fields = ("id", "created_at", "last_used_at", "revoked_at")
     actions = ("revoke",)
@@ -66,11 +69,15 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def service(self, key):
         return key.is_service
 
-    def has_change_permission(self, request, obj=None):
-        return obj is None  # keys are made and revoked, never edited
+    def get_readonly_fields(self, request, obj=None):
+        made = ("user", "name") if obj is not None else ()  # a key is made and revoked; only its share changes
+        return (*self.readonly_fields, *made)
 
     def save_model(self, request, obj, form, change):
-        key, secret = api_key_create(user_id=obj.user_id, name=obj.name)
+        if change:
+            api_key_share_set(key_id=obj.pk, tier=obj.tier, weight=obj.weight)
+            return
+        key, secret = api_key_create(user_id=obj.user_id, name=obj.name, tier=obj.tier, weight=obj.weight)
         obj.pk = key.pk
         self.message_user(request, f"The new key is {secret} — copy it now, it is not shown again.", messages.WARNING)
 

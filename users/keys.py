@@ -17,13 +17,25 @@ def _hash(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def api_key_create(*, user_id: str | None, name: str = "") -> tuple[ApiKey, str]:
-    """A new key for a user (or, with user_id None, a service key). Returns it and its secret
-    text, which is not stored and cannot be shown again."""
+def api_key_create(*, user_id: str | None, name: str = "", **share) -> tuple[ApiKey, str]:
+    """A new key for a user (or, with user_id None, a service key), with its share (`tier`, `weight`)
+    if given. Returns it and its secret text, which is not stored and cannot be shown again."""
     prefix = secrets.token_hex(6)
     raw = f"jk_{prefix}_{secrets.token_urlsafe(32)}"
-    key = ApiKey.objects.create(id=prefix, user_id=user_id, name=name, key_hash=_hash(raw))
+    key = ApiKey.objects.create(id=prefix, user_id=user_id, name=name, key_hash=_hash(raw), **share)
     return key, raw
+
+
+def api_key_share_set(*, key_id: str, tier: str | None = None, weight: int | None = None) -> ApiKey:
+    """The key's priority tier and share weight (FAIR_SHARE_BY=key); tasks that park from now on are
+    ordered by them."""
+    key = ApiKey.objects.filter(pk=key_id).first()
+    if key is None:
+        raise NotFound(f"API key '{key_id}' not found.")
+    key.tier = tier or key.tier
+    key.weight = weight or key.weight
+    key.save(update_fields=["tier", "weight"])
+    return key
 
 
 def api_key_verify(raw: str) -> ApiKey | None:

@@ -62,6 +62,11 @@ class ApiKey(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # The key's share of the upstream when FAIR_SHARE_BY=key (imagetasks/services/fair.py), as a user's.
+    tier = models.CharField("priority tier", max_length=8, choices=Tier.choices, default=Tier.NORMAL)
+    weight = models.PositiveSmallIntegerField(
+        "share weight", default=1, validators=[MinValueValidator(1), MaxValueValidator(WEIGHT_MAX)]
+    )
 
     class Meta:
         verbose_name = "API key"

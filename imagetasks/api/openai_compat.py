@@ -231,6 +231,7 @@ class ImageGenerationsView(_OpenAIView):
             TaskRequest(
                 kind="image",
                 user_id=self._user(request, data),
+                api_key=principal(request).key,
                 prompt=data["prompt"],
                 model=_model(data.get("model", "")),
                 options={
@@ -268,6 +269,7 @@ class ImageEditsView(_OpenAIView):
                 TaskRequest(
                     kind="image",
                     user_id=user_id,
+                    api_key=principal(request).key,
                     prompt=data["prompt"],
                     model=_model(data.get("model", ""), default=settings.OPENAI_EDIT_MODEL),
                     reference_images=tuple(storage.file_url(name, request) for name in names),

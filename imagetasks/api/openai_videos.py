@@ -179,6 +179,7 @@ class VideosView(_OpenAIView):
                 TaskRequest(
                     kind="video",
                     user_id=user_id,
+                    api_key=principal(request).key,
                     prompt=data["prompt"],
                     model=spec.id,
                     reference_images=tuple(references),

@@ -53,16 +53,14 @@ def _create(request, kind_name: str | None = None):
         kind_name = _type_of(request.data)
     serializer = create_serializer(kind_name, generic=generic)(data=request.data)
     serializer.is_valid(raise_exception=True)
-    task_request = kind_get(kind_name).request(serializer.validated_data)
     caller = principal(request)
+    task_request = kind_get(kind_name).request(serializer.validated_data, api_key=caller.key)
     caller.check_user(task_request.user_id)
     key = request.headers.get("Idempotency-Key", "").strip()
     if len(key) > 255:
         raise InvalidInput("Idempotency-Key may be at most 255 characters.")
     if key:  # scoped to the API key that sent it: two clients' keys cannot collide
-        task, created = services.task_create_idempotent(
-            idempotency_key=key, request=task_request, scope=caller.key_id or ""
-        )
+        task, created = services.task_create_idempotent(idempotency_key=key, request=task_request, scope=caller.key)
     else:
         task, created = services.task_create(task_request), True
     body = {

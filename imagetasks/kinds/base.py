@@ -35,6 +35,7 @@ class TaskRequest:
     options: dict = field(default_factory=dict)
     task_id: str | None = None  # chosen by the caller (uploads are kept under it before the task exists)
     references_ours: bool = False  # references stored here (uploads): our own URLs, not checked again
+    api_key: str = ""  # the prefix of the API key that sent it ("" without one): its share when FAIR_SHARE_BY=key
 
 
 @dataclass(frozen=True)

@@ -141,6 +141,7 @@ def _row(checked: CheckedTask, task_id: str, credits: int, reservation: str) -> 
     return {
         "id": task_id,
         "user_id": request.user_id,
+        "api_key": request.api_key,
         "external_task_id": request.external_task_id or None,
         "kind": checked.spec.kind,
         "provider": checked.provider,

@@ -1,4 +1,6 @@
-"""The fair start order of tasks waiting for a slot: start-time fair queueing over users.
+"""The fair start order of tasks waiting for a slot: start-time fair queueing over users — or over
+API keys, with FAIR_SHARE_BY=key (each key's tier and weight; calls without a key share as one). Below,
+"user" is whichever of the two shares.
 
 A parked task gets a start tag, and a freed slot wakes the smallest (services/slots.py). A tag is a
 virtual time and, below it, a level (who goes first among equal times: the fewer tasks the user runs
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from users.models import Tier, User
+from users.models import ApiKey, Tier, User
 
 from ..models import ImageTask, Status
 
@@ -34,32 +36,43 @@ LEVELS = 1 << 10  # a tag is time × LEVELS + level
 
 def start_tag(task: ImageTask) -> int:
     """The start tag of a task about to park (see the module's doc)."""
+    field = _SHARER_FIELDS[settings.FAIR_SHARE_BY]
+    sharer = getattr(task, field)
     line = ImageTask.objects.filter(provider=task.provider, waiting_since__isnull=False, queue_ticket__isnull=False)
-    tier, weight = User.objects.filter(pk=task.user_id).values_list("tier", "weight").first() or (Tier.NORMAL, 1)
+    tier, weight = _share(sharer)
     step = TIER_STEPS.get(tier, TIER_STEPS[Tier.NORMAL]) // max(1, weight)
-    head = line.order_by("queue_ticket").values_list("queue_ticket", "user_id").first()
+    head = line.order_by("queue_ticket").values_list("queue_ticket", field).first()
     head_time = head[0] // LEVELS if head is not None else 0
     if tier == Tier.HIGH:
         return head_time * LEVELS
-    last = line.filter(user_id=task.user_id).order_by("-queue_ticket").values_list("queue_ticket", flat=True).first()
-    level = _running(task.provider, task.user_id).count() + 1 if last is None else last % LEVELS + 1
+    last = line.filter(**{field: sharer}).order_by("-queue_ticket").values_list("queue_ticket", flat=True).first()
+    level = _running(task.provider, field, sharer).count() + 1 if last is None else last % LEVELS + 1
     if last is None:
         time = head_time + max(0, step - TIER_STEPS[Tier.NORMAL])
     else:
         time = max(head_time, last // LEVELS + step)
-    if tier == Tier.NORMAL and head is not None and head[1] != task.user_id:
-        if 2 * level <= _running(task.provider, head[1]).count() + 1:  # still catching up with the head's user
+    if tier == Tier.NORMAL and head is not None and head[1] != sharer:
+        if 2 * level <= _running(task.provider, field, head[1]).count() + 1:  # still catching up with the head's user
             time = head_time
     return time * LEVELS + min(level, LEVELS - 1)
 
 
-def _running(provider: str, user_id: str):
-    """The user's generations of this provider running now (at most a cap's worth)."""
-    return ImageTask.objects.filter(provider=provider, status=Status.PROCESSING, user_id=user_id)
+_SHARER_FIELDS = {"user": "user_id", "key": "api_key"}
+
+
+def _share(sharer: str) -> tuple[str, int]:
+    """The sharer's tier and weight (a user's, or a key's; no key: normal, 1)."""
+    model = ApiKey if settings.FAIR_SHARE_BY == "key" else User
+    return model.objects.filter(pk=sharer).values_list("tier", "weight").first() or (Tier.NORMAL, 1)
+
+
+def _running(provider: str, field: str, sharer: str):
+    """The sharer's generations of this provider running now (at most a cap's worth)."""
+    return ImageTask.objects.filter(provider=provider, status=Status.PROCESSING, **{field: sharer})
 
 
 def user_full(provider: str, user_id: str) -> bool:
     """Whether the user runs USER_MAX_RUNNING of this provider's generations already (a count of at
     most that many rows)."""
     most = settings.USER_MAX_RUNNING
-    return bool(most) and _running(provider, user_id)[:most].count() >= most
+    return bool(most) and _running(provider, "user_id", user_id)[:most].count() >= most

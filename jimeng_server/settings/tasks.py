@@ -55,6 +55,9 @@ MODEL_CONCURRENCY = _caps("MODEL_CONCURRENCY", {})
 # At most this many of one provider's generations at once for one user (0: no such limit): the rest of
 # their tasks wait, and others' start meanwhile (imagetasks/services/fair.py).
 USER_MAX_RUNNING = env.int("USER_MAX_RUNNING", default=0)
+# Whom the fair order shares the upstream between: "user" (each user_id), or "key" (each API key, e.g.
+# one per reseller's app, with its own tier and weight; calls without a key share as one).
+FAIR_SHARE_BY = env.str("FAIR_SHARE_BY", default="user")
 # Where the caps are kept: Redis at this URL; default the broker when it is Redis, else the database.
 CAPACITY_REDIS_URL = env.str("CAPACITY_REDIS_URL", default="")
 # A task finding its cap full waits (pending) until a slot frees; the reconciler wakes at most this

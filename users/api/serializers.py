@@ -119,6 +119,8 @@ class KeyOut(serializers.Serializer):
     created_at = serializers.DateTimeField()
     last_used_at = serializers.DateTimeField(allow_null=True)
     revoked_at = serializers.DateTimeField(allow_null=True)
+    tier = serializers.CharField(help_text="Its priority tier when FAIR_SHARE_BY=key.")
+    weight = serializers.IntegerField(help_text="Its share weight when FAIR_SHARE_BY=key.")
     key = serializers.CharField(required=False, help_text="Only in the answer that made it.")
 
 
@@ -131,4 +133,6 @@ def key_data(key) -> dict:
         "created_at": timestamp(key.created_at),
         "last_used_at": timestamp(key.last_used_at),
         "revoked_at": timestamp(key.revoked_at),
+        "tier": key.tier,
+        "weight": key.weight,
     }

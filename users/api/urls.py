@@ -13,4 +13,5 @@ urlpatterns = [
     path("users/<str:user_id>/usage", views.UserUsageView.as_view(), name="user-usage"),
     path("keys", views.KeyCollectionView.as_view(), name="keys"),
     path("keys/<str:key_id>", views.KeyDetailView.as_view(), name="key-detail"),
+    path("keys/<str:key_id>/share", views.KeyShareView.as_view(), name="key-share"),
 ]

@@ -217,3 +217,16 @@ class KeyDetailView(APIView):
     def delete(self, request, key_id: str):
         key = keys.api_key_revoke(key_id=key_id, owner=principal(request).user_id)
         return ok(key_data(key))
+
+
+class KeyShareView(APIView):
+    @extend_schema(
+        request=ShareSerializer,
+        responses={200: envelope("ApiKeyShare", KeyOut()), **error_responses(400, 403, 404)},
+        summary="Set an API key's priority tier and share weight (FAIR_SHARE_BY=key; service keys and operators)",
+    )
+    def put(self, request, key_id: str):
+        _service_only(request, "Only service keys and operators may set a key's tier or weight.")
+        serializer = ShareSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return ok(key_data(keys.api_key_share_set(key_id=key_id, **serializer.validated_data)))
