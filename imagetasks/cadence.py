@@ -3,7 +3,8 @@
 A generation of one model takes about as long as the last ones did. The cadence learns, per provider
 and model, when a generation ends and how much that varies (moving averages in the cache: Redis when
 Redis is the broker, so every worker shares them). It sleeps until one spread before the usual end,
-then looks every spread (at least 0.1 s apart, at most POLL_MIN_SECONDS); well past the usual end, or
+then looks every spread (at least 0.1 s apart — a fiftieth of a generation shorter than 5 s, at least
+20 ms — and at most POLL_MIN_SECONDS); well past the usual end, or
 before anything is known, it backs off with the elapsed time (elapsed × POLL_FACTOR, within
 [POLL_MIN_SECONDS, POLL_MAX_SECONDS]).
 
@@ -22,7 +23,8 @@ from django.core.cache import cache
 from jimeng_server.memo import Memo
 
 _WEIGHT = 0.2  # of a new observation in the moving averages
-_FINEST = 0.1  # seconds: the closest two looks ever come
+_FINEST = 0.1  # seconds: the closest two looks come (for a generation of 5 s or more)
+_FINEST_SHARE, _FINEST_FLOOR = 1 / 50, 0.02  # for a shorter one: 1/50 of it, but never under 20 ms
 _LATE = 3  # spreads (at least POLL_MIN_SECONDS each) past the usual end, looks back off again
 _read = Memo(1.0)  # what this process last read from the cache, per key (a look costs no cache read)
 
@@ -37,8 +39,12 @@ def _learned(provider: str, model: str) -> tuple[float, float] | None:
     return tuple(value) if value else None
 
 
-def _step(spread: float) -> float:
-    return min(settings.POLL_MIN_SECONDS, max(_FINEST, spread))
+def _step(spread: float, usual: float) -> float:
+    """Looks near the usual end come one spread apart, no closer than a fiftieth of the usual time (a
+    look that lands late keeps a short generation's slot the longer), within [20 ms, 0.1 s] and at
+    most POLL_MIN_SECONDS."""
+    finest = max(_FINEST_FLOOR, min(_FINEST, usual * _FINEST_SHARE))
+    return min(settings.POLL_MIN_SECONDS, max(finest, spread))
 
 
 def usual_seconds(provider: str, model: str) -> float | None:
@@ -55,8 +61,9 @@ def generation_observed(provider: str, model: str, found_after: float) -> None:
         value = (max(0.0, found_after - step / 2), step / 2)
     else:
         usual, spread = learned
-        first_look = found_after < usual - spread + _step(spread) / 2
-        early = 2 * max(spread, _step(spread)) if first_look else _step(spread) / 2
+        step = _step(spread, usual)
+        first_look = found_after < usual - spread + step / 2
+        early = 2 * max(spread, step) if first_look else step / 2
         ended = max(0.0, found_after - early)
         value = (usual + _WEIGHT * (ended - usual), spread + _WEIGHT * (abs(ended - usual) - spread))
     _read.put(_key(provider, model), value)
@@ -74,9 +81,9 @@ def poll_delay(provider: str, model: str, elapsed: float) -> float:
         usual, spread = learned
         first = usual - spread
         if elapsed < first:
-            return max(_FINEST, first - elapsed)
+            return max(_FINEST_FLOOR, first - elapsed)
         if elapsed < usual + _LATE * max(spread, low):
-            return _step(spread)
+            return _step(spread, usual)
     return min(high, max(low, elapsed * settings.POLL_FACTOR))
 
 

@@ -90,3 +90,13 @@ def test_an_upstream_that_became_much_faster_is_followed_within_a_few_generation
     assert lateness[0] > 40  # the first fast one is found when a slow one would have ended
     assert max(lateness[15:]) <= 0.5  # fifteen generations later, found promptly again
     assert cadence.usual_seconds("jimeng", "m") == pytest.approx(10.0, abs=0.3)
+
+
+def test_a_steady_one_second_upstream_is_found_within_a_fiftieth_of_it():
+    """A look landing a tenth of a second late would hold a 1-s generation's slot 10 % longer (P8's
+    throughput): near a short generation's end the looks come a fiftieth of it apart."""
+    runs = [_looks_until_done(1.0) for _ in range(80)]
+    settled = runs[30:]
+    assert cadence.usual_seconds("jimeng", "m") == pytest.approx(1.0, abs=0.03)
+    assert max(late for _, late in settled) <= 0.021
+    assert max(looks for looks, _ in settled) <= 3
