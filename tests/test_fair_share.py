@@ -65,6 +65,29 @@ def test_three_tasks_behind_a_backlog_of_200_start_within_the_first_rounds(
     ]  # as their positions said
 
 
+def test_behind_a_cap_of_eight_a_few_tasks_take_the_next_four_slots(
+    cap_of_two, sent, django_capture_on_commit_callbacks
+):
+    """A user with 5 tasks behind another's 8 running and a backlog catches up to half of the two users'
+    slots: their first four take the next four slots, the fifth then alternates. (Once their own first
+    task headed the line, the rest used to alternate from the second on: B, A, B, A, …)"""
+    cap_of_two.UPSTREAM_CONCURRENCY = {"local": 8}
+    _submit("reseller", 100)
+    small = _submit("someone", 5)
+    places = [selectors.queue_place(ImageTask.objects.get(pk=task_id))["queue_position"] for task_id in small]
+    assert places == [0, 1, 2, 3, 5]
+    started = []
+    while len(started) < 6:  # one generation ends at a time, as they would behind a busy cap
+        running = ImageTask.objects.filter(status=Status.PROCESSING).order_by("started_at").values_list("id", flat=True)
+        sent.clear()
+        with django_capture_on_commit_callbacks(execute=True):
+            services.task_cancel(task_id=running[0])
+        started += [
+            args[0] for kind, args, _ in list(sent) if kind == "process" and services.task_process(task_id=args[0])
+        ]
+    assert [_owner(task_id) for task_id in started] == ["someone"] * 4 + ["reseller", "someone"]
+
+
 def test_a_batch_backlog_keeps_advancing_and_a_high_task_jumps_it(cap_of_two, sent, django_capture_on_commit_callbacks):
     User.objects.create(id="nightly", tier="batch")
     User.objects.create(id="vip", tier="high")

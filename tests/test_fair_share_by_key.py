@@ -113,6 +113,10 @@ def test_an_operator_sets_a_keys_share_in_the_admin_and_nothing_else_of_it(clien
     assert client.get(page).status_code == 200
     changed = client.post(page, {"tier": "batch", "weight": "3", "name": "renamed", "user": ""})
     assert changed.status_code == 302, changed.content.decode()[:2000]
-    assert ApiKey.objects.filter(pk=key.pk).values_list("tier", "weight", "name").first() == ("batch", 3, "reseller app")
+    assert ApiKey.objects.filter(pk=key.pk).values_list("tier", "weight", "name").first() == (
+        "batch",
+        3,
+        "reseller app",
+    )
     refused = client.post(page, {"tier": "batch", "weight": "101"})
     assert refused.status_code == 200 and ApiKey.objects.get(pk=key.pk).weight == 3  # the form says why

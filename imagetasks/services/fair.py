@@ -6,7 +6,7 @@ A parked task gets a start tag, and a freed slot wakes the smallest (services/sl
 virtual time and, below it, a level (who goes first among equal times: the fewer tasks the user runs
 and has waiting before this one, the sooner).
 
-- A user who runs fewer tasks than the user at the head of the line catches up first: their tasks take
+- A user who runs fewer tasks than the first other user in line catches up first: their tasks take
   the head's time (and win it by their lower level) until they would hold half of the two users'
   slots — so a user with a few tasks behind another's backlog takes the next slots until the two run
   about as many, then the two alternate.
@@ -17,9 +17,9 @@ and has waiting before this one, the sooner).
   task's turn always comes (nothing starves). A `batch` user's first task in line starts nine steps
   after the head; a `high` user's tasks stay at the head with level 0: they start at the next free slot.
 
-Each tag costs a few indexed reads (the head, the user's last tag, two users' running tasks: at most a
-cap's worth each), whatever the backlog; no state besides the tags, so embedded mode and Redis mode
-order alike, and a restart forgets nothing.
+Each tag costs a few indexed reads (the head and the first other user in line — at most 65 tags — the
+user's last tag, two users' running tasks: at most a cap's worth each), whatever the backlog; no state
+besides the tags, so embedded mode and Redis mode order alike, and a restart forgets nothing.
 """
 
 from __future__ import annotations
@@ -51,10 +51,24 @@ def start_tag(task: ImageTask) -> int:
         time = head_time + max(0, step - TIER_STEPS[Tier.NORMAL])
     else:
         time = max(head_time, last // LEVELS + step)
-    if tier == Tier.NORMAL and head is not None and head[1] != sharer:
-        if 2 * level <= _running(task.provider, field, head[1]).count() + 1:  # still catching up with the head's user
-            time = head_time
+    if tier == Tier.NORMAL and level <= _CATCHING_UP_MOST:
+        other = _first_other(line, field, sharer, level)
+        if other is not None and 2 * level <= _running(task.provider, field, other).count() + 1:
+            time = head_time  # still catching up with the first other user in line
     return time * LEVELS + min(level, LEVELS - 1)
+
+
+_CATCHING_UP_MOST = 64  # a user catches up while their level is at most this (half of a cap of 128)
+
+
+def _first_other(line, field: str, sharer: str, level: int) -> str | None:
+    """The first other user in line. The user has fewer than `level` tasks in line (their level counts
+    them), so the first `level` + 1 tags hold another's if there is one: a read of at most 65 rows. (The
+    head alone would not do: once the user's own first task heads the line, the rest of their tasks
+    would stop catching up — with a cap of 8, a user's 5 tasks alternated with a backlog's instead of
+    taking the next four slots.)"""
+    ahead = line.order_by("queue_ticket").values_list(field, flat=True)[: level + 1]
+    return next((who for who in ahead if who != sharer), None)
 
 
 _SHARER_FIELDS = {"user": "user_id", "key": "api_key"}
