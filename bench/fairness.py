@@ -16,9 +16,9 @@ is parked, user B submits 5. Figures:
 - A's tasks started between B's arrival and the start of B's fourth, per round (goal ≤ 1, as for the
   high task below): B's first four take the next four slots that free — the order's own figure,
   whatever the phase;
-- a `high`-tier user's task submitted behind the backlog: how many tasks started between its arrival
-  and its start (goal ≤ 1: it takes the next slot that frees — the one already being handed over
-  when it arrived is allowed).
+- a `high`-tier user's task submitted behind the backlog, eight rounds at random places as B's: how
+  many tasks started between its arrival and its start, the median (goal ≤ 1: it takes the next slot
+  that frees — the one already being handed over when it arrived is allowed).
 What is left of A's backlog is then canceled."""
 
 from __future__ import annotations
@@ -97,6 +97,23 @@ def _rounds(stack: Stack, rounds: int, threads: int) -> tuple[list[float], list[
     return times, passed
 
 
+def _high_rounds(stack: Stack, rounds: int) -> list[int]:
+    """A `high` user's task submitted `rounds` times behind the backlog, each a random pause (within a
+    generation) after the last ended: per round, how many of A's tasks started between its arrival and
+    its start (those already being handed a slot when it arrived included)."""
+    counts, pauses = [], random.Random(9)
+    for _ in range(rounds):
+        time.sleep(pauses.uniform(0, LATENCY))
+        (vip,) = _submit(stack, "vip", 1, threads=1)
+        _end_to_end(stack, [vip])
+        created, started = _rows(
+            stack, "SELECT created_at, started_at FROM imagetasks_imagetask WHERE _id = ?", (vip,)
+        )[0]
+        sql = "SELECT count(*) FROM imagetasks_imagetask WHERE user_id = 'a' AND started_at > ? AND started_at < ?"
+        counts.append(_rows(stack, sql, (created, started))[0][0])
+    return counts
+
+
 def fairness_figures(workdir: Path, fake: FakeUpstream, redis_url: str, env: dict, say=print) -> dict:
     """`env`: the bench's stack environment; the cap is set here."""
     fake.state.reset(FakeConfig(latency=LATENCY))
@@ -114,17 +131,8 @@ def fairness_figures(workdir: Path, fake: FakeUpstream, redis_url: str, env: dic
         wait_for(lambda: _not_parked(stack, "a") <= CAP, timeout=120, interval=0.2, what="A's backlog parked")
         behind_times, passed = _rounds(stack, ROUNDS, threads=SMALL)
         behind = statistics.median(behind_times)
-        say("P8: a high-tier task behind the backlog")
-        (vip,) = _submit(stack, "vip", 1, threads=1)
-        _end_to_end(stack, [vip])
-        created, started = _rows(
-            stack, "SELECT created_at, started_at FROM imagetasks_imagetask WHERE _id = ?", (vip,)
-        )[0]
-        before_vip = _rows(
-            stack,
-            "SELECT count(*) FROM imagetasks_imagetask WHERE user_id = 'a' AND started_at > ? AND started_at < ?",
-            (created, started),
-        )[0][0]
+        say(f"P8: a high-tier task behind the backlog, {ROUNDS} rounds")
+        before_vip = statistics.median(_high_rounds(stack, ROUNDS))
         say(f"P8: throughput over {WINDOW_SECONDS:.0f} s of the backlog")
         since = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
         time.sleep(WINDOW_SECONDS)
@@ -162,6 +170,11 @@ def fairness_figures(workdir: Path, fake: FakeUpstream, redis_url: str, env: dic
             None,
             "<= 1",
         ),
-        "P8 tasks started between a high-tier task's arrival and its start": (before_vip, None, None, "<= 1"),
+        "P8 tasks started between a high-tier task's arrival and its start (median of the rounds)": (
+            before_vip,
+            None,
+            None,
+            "<= 1",
+        ),
         "P8 backlog tasks submitted": (len(backlog), None, None, ""),
     }
