@@ -1,8 +1,9 @@
 """An upstream answer that is not what it promised ends in a clear status, quickly, without holding a
 worker that generates: a video URL serving HTML fails the task at once (one download, no re-polling
 until the deadline); a video that trickles is tried OUTPUT_STORE_TRIES times and then fails; the
-downloads run on the I/O worker, so another user's image completes meanwhile; and a failed output
-never teaches the cadence when generations end. Real web, workers and Redis, against the fake."""
+downloads run on the I/O worker, so another user's image completes meanwhile; a passing outage of the
+file host is waited out (five refusals in a row, by default); and a failed output never teaches the
+cadence when generations end. Real web, workers and Redis, against the fake."""
 
 import time
 
@@ -56,3 +57,19 @@ def test_a_trickling_video_is_tried_a_bounded_number_of_times_while_others_are_s
     learned = redis.Redis.from_url(redis_url)
     assert learned.get(LEARNED.format("jimeng_t2i_v30")) is not None  # the image's generation taught it
     assert learned.get(LEARNED.format("jimeng_t2v_v30")) is None
+
+
+def test_a_download_refused_five_times_in_a_row_still_completes_by_default(make_stack, redis_url, fake_upstream):
+    """The generation is paid for and its URL lives for hours: a passing outage of the file host is
+    waited out (three tries gave up here)."""
+    fake_upstream.state.config.faults = [
+        Fault(api="download", kind="code", code=503, times=5, prompt_contains="flaky file host")
+    ]
+    env = upstream_env(fake_upstream) | {"TASK_RETRY_BACKOFF_SECONDS": "0.1", "TASK_RETRY_BACKOFF_MAX_SECONDS": "0.5"}
+    stack = make_stack(broker_url=redis_url, env=env).start()
+    task_id = stack.create_task(prompt="a lighthouse on a flaky file host", model="jimeng_t2i_v30")
+    data = stack.wait_terminal(task_id, timeout=30)
+    assert data["status"] == "completed", data
+    seen = fake_upstream.state.snapshot()
+    assert seen["requests"]["download_image"] == 6, seen["requests"]  # five refused, the sixth taken
+    assert seen["total_submissions"] == 1  # stored, never generated again

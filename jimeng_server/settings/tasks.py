@@ -117,4 +117,6 @@ VIDEO_DOWNLOAD_TIMEOUT_SECONDS = env.float("VIDEO_DOWNLOAD_TIMEOUT_SECONDS", def
 VIDEO_DOWNLOAD_MAX_BYTES = env.int("VIDEO_DOWNLOAD_MAX_BYTES", default=200 * 1024 * 1024)
 # Storing a finished generation's outputs (on the I/O queue): a download that failed in passing is tried
 # this many times in all, with backoff; an output that is not what it claims fails the task at once.
-OUTPUT_STORE_TRIES = env.int("OUTPUT_STORE_TRIES", default=3)
+# The generation is paid for and its URL lives for hours: six tries span 30-60 s of backoff (three gave
+# up on about one download in 40 when 30 % of answers failed: make chaos R3, 197/200).
+OUTPUT_STORE_TRIES = env.int("OUTPUT_STORE_TRIES", default=6)
