@@ -32,6 +32,7 @@ from ..models import ImageTask, Status
 
 TIER_STEPS = {Tier.HIGH: 0, Tier.NORMAL: 1_000, Tier.BATCH: 10_000}
 LEVELS = 1 << 10  # a tag is time × LEVELS + level
+_CATCHING_UP_MOST = 64  # a user catches up while their level is at most this (half of a cap of 128)
 
 
 def start_tag(task: ImageTask) -> int:
@@ -41,34 +42,32 @@ def start_tag(task: ImageTask) -> int:
     line = ImageTask.objects.filter(provider=task.provider, waiting_since__isnull=False, queue_ticket__isnull=False)
     tier, weight = _share(sharer)
     step = TIER_STEPS.get(tier, TIER_STEPS[Tier.NORMAL]) // max(1, weight)
-    head = line.order_by("queue_ticket").values_list("queue_ticket", field).first()
-    head_time = head[0] // LEVELS if head is not None else 0
     if tier == Tier.HIGH:
-        return head_time * LEVELS
+        head = line.order_by("queue_ticket").values_list("queue_ticket", flat=True).first()
+        return (head // LEVELS if head is not None else 0) * LEVELS
     last = line.filter(**{field: sharer}).order_by("-queue_ticket").values_list("queue_ticket", flat=True).first()
     level = _running(task.provider, field, sharer).count() + 1 if last is None else last % LEVELS + 1
+    catching_up = tier == Tier.NORMAL and level <= _CATCHING_UP_MOST
+    ahead = _first_in_line(line, field, level if catching_up else 0)
+    head_time = ahead[0][0] // LEVELS if ahead else 0
     if last is None:
         time = head_time + max(0, step - TIER_STEPS[Tier.NORMAL])
     else:
         time = max(head_time, last // LEVELS + step)
-    if tier == Tier.NORMAL and level <= _CATCHING_UP_MOST:
-        other = _first_other(line, field, sharer, level)
+    if catching_up:
+        other = next((who for _, who in ahead if who != sharer), None)  # the first other user in line
         if other is not None and 2 * level <= _running(task.provider, field, other).count() + 1:
             time = head_time  # still catching up with the first other user in line
     return time * LEVELS + min(level, LEVELS - 1)
 
 
-_CATCHING_UP_MOST = 64  # a user catches up while their level is at most this (half of a cap of 128)
-
-
-def _first_other(line, field: str, sharer: str, level: int) -> str | None:
-    """The first other user in line. The user has fewer than `level` tasks in line (their level counts
-    them), so the first `level` + 1 tags hold another's if there is one: a read of at most 65 rows. (The
-    head alone would not do: once the user's own first task heads the line, the rest of their tasks
-    would stop catching up — with a cap of 8, a user's 5 tasks alternated with a backlog's instead of
-    taking the next four slots.)"""
-    ahead = line.order_by("queue_ticket").values_list(field, flat=True)[: level + 1]
-    return next((who for who in ahead if who != sharer), None)
+def _first_in_line(line, field: str, level: int) -> list[tuple[int, str]]:
+    """The first `level` + 1 tags in line and whose they are (at most 65 rows): the head, and — the user
+    having fewer than `level` tasks in line (their level counts them) — the first other user's, if there
+    is one. (The head alone would not do: once the user's own first task heads the line, the rest of
+    their tasks would stop catching up — with a cap of 8, a user's 5 tasks alternated with a backlog's
+    instead of taking the next four slots.)"""
+    return list(line.order_by("queue_ticket").values_list("queue_ticket", field)[: level + 1])
 
 
 _SHARER_FIELDS = {"user": "user_id", "key": "api_key"}
