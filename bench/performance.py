@@ -11,7 +11,7 @@ P4  overhead: median end-to-end time of a task ÷ the upstream's 10 s (after 4 t
     poll cadence learn the model, as on a running server).
 P5  memory: the worker's RSS (main process and pool) growth over 10,000 tasks.
 P6  waiting: 10,000 clients wait on pending tasks (half long-poll, half SSE): /health and create p99
-    beside the same with nobody waiting (each the median of three rounds); the web server's RSS per
+    beside the same with nobody waiting (each the median of five rounds); the web server's RSS per
     waiter; how long after its task's finished_at each client got the terminal status.
 P7  backlog: the worker's CPU time per completion with 100,000 tasks parked behind the cap, against
     the same with 1,000; the database's size per parked task.
@@ -59,7 +59,8 @@ P4_TASKS = 16
 P5_TASKS = 10_000
 P6_WAITERS = 10_000
 P6_LAG_MEASURED = 1_000  # waiters whose answer is timed (all 10,000 run for ~9 minutes on this machine)
-P6_ROUNDS = 3  # of each p99: the median is the figure (one round alone read 1.3× and 4.3× on one code)
+P6_ROUNDS = 5  # of each p99: the median is the figure (one round alone read 1.3× and 4.3× on one code; the
+# median of three read create 1.37× to 2.14× in four runs of one code)
 P6_OPEN_AT_ONCE = 250  # connections opened together (10,000 at once overflow the listen backlog)
 P7_BACKLOGS = (1_000, 100_000)
 P7_MEASURED = 800  # completions measured, after 100 to warm up (fewer: ±20 % run to run)
