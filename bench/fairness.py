@@ -79,6 +79,12 @@ def _not_parked(stack: Stack, user: str) -> int:
     return _rows(stack, sql, (user,))[0][0]
 
 
+def _a_started_between(stack: Stack, after, before) -> int:
+    """How many of A's tasks started after `after` and before `before` (database timestamps)."""
+    sql = "SELECT count(*) FROM imagetasks_imagetask WHERE user_id = 'a' AND started_at > ? AND started_at < ?"
+    return _rows(stack, sql, (after, before))[0][0]
+
+
 def _rounds(stack: Stack, rounds: int, threads: int) -> tuple[list[float], list[int]]:
     """B submits its tasks `rounds` times, each a random pause (within a generation) after the last
     ended: every end-to-end time, and per round how many of A's tasks started between B's arrival and
@@ -92,8 +98,7 @@ def _rounds(stack: Stack, rounds: int, threads: int) -> tuple[list[float], list[
         marks = ",".join("?" * len(ids))
         rows = _rows(stack, f"SELECT created_at, started_at FROM imagetasks_imagetask WHERE _id IN ({marks})", ids)
         arrived, fourth = min(row[0] for row in rows), sorted(row[1] for row in rows)[3]
-        sql = "SELECT count(*) FROM imagetasks_imagetask WHERE user_id = 'a' AND started_at > ? AND started_at < ?"
-        passed.append(_rows(stack, sql, (arrived, fourth))[0][0])
+        passed.append(_a_started_between(stack, arrived, fourth))
     return times, passed
 
 
@@ -109,8 +114,7 @@ def _high_rounds(stack: Stack, rounds: int) -> list[int]:
         created, started = _rows(
             stack, "SELECT created_at, started_at FROM imagetasks_imagetask WHERE _id = ?", (vip,)
         )[0]
-        sql = "SELECT count(*) FROM imagetasks_imagetask WHERE user_id = 'a' AND started_at > ? AND started_at < ?"
-        counts.append(_rows(stack, sql, (created, started))[0][0])
+        counts.append(_a_started_between(stack, created, started))
     return counts
 
 
