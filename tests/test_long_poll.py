@@ -38,7 +38,7 @@ def test_long_poll_gives_up_after_n_seconds_with_the_task_as_it_is(make_stack):
     task_id = stack.create_task(prompt="a very slow cat", size="512x512")
     started = time.monotonic()
     response = stack.session.get(stack.url(f"/api/v1/tasks/{task_id}"), headers={"Prefer": "wait=1"}, timeout=10)
-    assert 1 <= time.monotonic() - started < 3
+    assert 0.8 <= time.monotonic() - started < 3  # within N, after 0.8 N at the earliest
     assert response.json()["data"]["status"] in {"pending", "processing"}
 
 

@@ -24,7 +24,7 @@ from .serializers import (
     create_serializer,
     generic_serializer,
 )
-from .waiting import answer_when_done
+from .waiting import answer_when_done, wait_spread
 
 CREATED = {
     202: envelope("TaskCreated", TaskCreatedOut()),
@@ -121,7 +121,8 @@ PREFER_WAIT = OpenApiParameter(
     "Prefer",
     str,
     OpenApiParameter.HEADER,
-    description="`wait=N` (N ≤ 60): answer as soon as the task is terminal, or after N seconds as it is then.",
+    description="`wait=N` (N ≤ 60): answer as soon as the task is terminal, or within N seconds (after 0.8 N "
+    "at the earliest) as it is then.",
 )
 _WAIT = re.compile(r"(?:^|[,;]\s*)wait\s*=\s*(\d+)", re.IGNORECASE)
 
@@ -146,7 +147,7 @@ def _task_answer(view, request, task_id: str, shape):
         response["Preference-Applied"] = f"wait={wait}"
         return response
 
-    return answer_when_done(view, request, task=task, owner=owner, seconds=wait, answer=answer)
+    return answer_when_done(view, request, task=task, owner=owner, seconds=wait_spread(wait), answer=answer)
 
 
 class ImageTaskResultView(APIView):
