@@ -325,7 +325,7 @@ def waiting_figures(workdir: Path, fake: FakeUpstream, redis_url: str, count: in
                 )
                 for _ in range(P6_ROUNDS)
             ]
-            say(f"P6: p99 ms of each round (/health, create): {rounds}")
+            say(f"P6: p99 ms of each round (/health, create): {[(round(h, 1), round(c, 1)) for h, c in rounds]}")
             return statistics.median(r[0] for r in rounds), statistics.median(r[1] for r in rounds)
 
         say(f"P6: creating {count:,} tasks")
