@@ -4,6 +4,7 @@ milliseconds, and with 80 fresh random bits each — ids made together never rev
 import itertools
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from ulid import ULID
 
@@ -29,3 +30,10 @@ def test_ids_made_in_the_same_millisecond_do_not_reveal_their_neighbours():
     # With python-ulid's default, 1,988 of 1,999 neighbours differ by exactly 1; random bits never do.
     assert sum(1 for a, b in pairs if abs(b - a) < 2**40) == 0
     assert len({int(ulid) for ulid in ids}) == len(ids)
+
+
+def test_ids_made_on_many_threads_at_once_are_all_distinct_and_well_formed():
+    with ThreadPoolExecutor(8) as pool:
+        ids = list(pool.map(lambda _: new_id(), range(8000)))
+    assert len(set(ids)) == len(ids)
+    assert all(re.fullmatch(r"[0-9a-hjkmnp-tv-z]{26}", made) for made in ids)
