@@ -20,7 +20,7 @@ def test_a_request_outside_the_admin_carries_no_session_user_or_messages(client,
 
 def test_the_admin_still_has_its_session_and_signed_in_user(client):
     client.force_login(get_user_model().objects.create_superuser("ops", "ops@example.com", "a-long-password-1"))
-    response = client.get("/admin/")
+    response = client.get("/admin/password_change/")  # (the index's recent actions need $lookup: not FerretDB v1)
     assert response.status_code == 200
     assert response.wsgi_request.user.is_superuser
     assert all(hasattr(response.wsgi_request, part) for part in ADMIN_PARTS)
