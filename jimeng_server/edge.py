@@ -29,10 +29,17 @@ ANSWERING = "jimeng.answering"
 UPLOAD_PATHS = frozenset({"/v1/images/edits", "/v1/videos"})
 
 
+def is_admin_path(path: str) -> bool:
+    """Whether a request's path is the admin's (under ADMIN_URL)."""
+    from django.conf import settings
+
+    return path.startswith("/" + settings.ADMIN_URL)
+
+
 def body_limit(path: str) -> int:
     from django.conf import settings
 
-    if path in UPLOAD_PATHS or path.startswith("/" + settings.ADMIN_URL):
+    if path in UPLOAD_PATHS or is_admin_path(path):
         return settings.UPLOAD_MAX_REQUEST_BYTES
     return settings.DATA_UPLOAD_MAX_MEMORY_SIZE
 

@@ -3,13 +3,12 @@ check before reading the body at all: jimeng_server/asgi.py): the body's declare
 the path and query string (no NUL or lone surrogate: jimeng_server/text.py); and the admin's own
 middleware, made only for the admin's requests."""
 
-from django.conf import settings
 from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.contrib.messages.middleware import MessageMiddleware
 from django.contrib.sessions.middleware import SessionMiddleware
 from django.http import JsonResponse
 
-from .edge import body_refusal
+from .edge import body_refusal, is_admin_path
 from .text import text_problem
 
 
@@ -45,7 +44,7 @@ class AdminOnly:
     cookie."""
 
     def __call__(self, request):
-        if request.path_info.startswith("/" + settings.ADMIN_URL):
+        if is_admin_path(request.path_info):
             return super().__call__(request)
         return self.get_response(request)
 

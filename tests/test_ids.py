@@ -10,12 +10,14 @@ from ulid import ULID
 
 from jimeng_server.ids import new_id
 
+LOWER_CASE_ULID = r"[0-9a-hjkmnp-tv-z]{26}"
+
 
 def test_ids_are_lower_case_ulids_in_creation_order():
     first = new_id()
     time.sleep(0.002)
     second = new_id()
-    assert re.fullmatch(r"[0-9a-hjkmnp-tv-z]{26}", first)
+    assert re.fullmatch(LOWER_CASE_ULID, first)
     assert first < second
     assert abs(ULID.from_str(first.upper()).timestamp - time.time()) < 5
 
@@ -36,4 +38,4 @@ def test_ids_made_on_many_threads_at_once_are_all_distinct_and_well_formed():
     with ThreadPoolExecutor(8) as pool:
         ids = list(pool.map(lambda _: new_id(), range(8000)))
     assert len(set(ids)) == len(ids)
-    assert all(re.fullmatch(r"[0-9a-hjkmnp-tv-z]{26}", made) for made in ids)
+    assert all(re.fullmatch(LOWER_CASE_ULID, made) for made in ids)
