@@ -8,7 +8,6 @@ disconnects (the edge cancels the task answering it; with FASTPATH off, Django's
 it). A body that may not be read is refused before Django reads any of it (jimeng_server/edge.py).
 The shortcuts past Django's handler are in jimeng_server/fastpath.py."""
 
-import gc
 import os
 
 import django
@@ -19,7 +18,7 @@ from django.core.handlers.exception import response_for_exception
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "jimeng_server.settings")
 django.setup(set_prefix=False)
 
-from jimeng_server import fastpath  # noqa: E402  (needs the settings)
+from jimeng_server import fastpath, garbage  # noqa: E402  (needs the settings)
 from jimeng_server.api import DeferredResponse  # noqa: E402
 from jimeng_server.edge import body_refusal, refusal_bytes  # noqa: E402
 
@@ -85,8 +84,4 @@ async def _refuse(send, status: int, message: str) -> None:
 
 application = fastpath.asgi_handler(Handler)()
 
-# Everything loaded so far lives as long as the process: the garbage collector need not walk it again
-# at every full collection (with a thousand waiters, such a walk stalled requests for ~100 ms).
-gc.collect()
-gc.freeze()
-gc.set_threshold(7000, 20, 100)
+garbage.prepare()  # everything loaded so far lives as long as the process

@@ -11,15 +11,18 @@
   the moment its client disconnects mid-answer (jimeng_server/fastpath.py: instead of a second task
   per request listening for the disconnect).
 
-`UvicornWorker` is gunicorn's uvicorn worker with this protocol: the Procfile runs it."""
+`UvicornWorker` is gunicorn's uvicorn worker with this protocol and a garbage-collection pacer
+(jimeng_server/garbage.py): the Procfile runs it."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn_worker import UvicornWorker as _UvicornWorker
 
+from . import garbage
 from .numbers import digits_int
 
 # The scope's list of the tasks answering this connection's requests (see the module's doc).
@@ -170,6 +173,14 @@ class HttpProtocol(HttpToolsProtocol):
 
 
 class UvicornWorker(_UvicornWorker):
-    """gunicorn's uvicorn worker, speaking HTTP through `HttpProtocol`."""
+    """gunicorn's uvicorn worker, speaking HTTP through `HttpProtocol`, its garbage collected on the
+    clock while it serves (jimeng_server/garbage.py)."""
 
     CONFIG_KWARGS = {"loop": "auto", "http": "jimeng_server.edge:HttpProtocol"}
+
+    async def _serve(self) -> None:
+        pacer = garbage.Pacer(asyncio.get_running_loop())
+        try:
+            await super()._serve()
+        finally:
+            pacer.stop()

@@ -6,9 +6,9 @@ from django.db import connection
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import AllowAny
-from rest_framework.views import APIView
 
 from .api import envelope, error_responses, failure, ok
+from .apiview import APIView
 from .parts import health_parts
 from .shared_redis import shared_redis
 

@@ -4,9 +4,9 @@ a new task of it would run."""
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework.views import APIView
 
 from jimeng_server.api import envelope, ok
+from jimeng_server.apiview import APIView
 from users.credits import price
 
 from ..kinds import catalog, kind_get, kinds

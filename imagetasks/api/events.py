@@ -19,9 +19,9 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.renderers import BaseRenderer
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from jimeng_server.api import JSONRenderer, error_responses
+from jimeng_server.apiview import APIView
 from jimeng_server.auth import principal
 from jimeng_server.errors import TooManyRequests
 from jimeng_server.text import json_text

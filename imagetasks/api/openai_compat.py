@@ -18,9 +18,9 @@ from drf_spectacular.utils import extend_schema, inline_serializer
 from PIL import Image as PILImage
 from rest_framework import serializers, status
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from jimeng_server.api import FormParser, MultiPartParser, StrictFields, error_responses
+from jimeng_server.apiview import APIView
 from jimeng_server.auth import principal
 from jimeng_server.errors import InvalidInput
 from jimeng_server.fastpath import FieldsBuiltOnce

@@ -5,9 +5,9 @@ import re
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.views import APIView
 
 from jimeng_server.api import envelope, error_responses, ok
+from jimeng_server.apiview import APIView
 from jimeng_server.auth import principal
 from jimeng_server.errors import InvalidInput
 from jimeng_server.numbers import digits_int

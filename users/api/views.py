@@ -3,9 +3,9 @@
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import PermissionDenied
-from rest_framework.views import APIView
 
 from jimeng_server.api import envelope, error_responses, ok
+from jimeng_server.apiview import APIView
 from jimeng_server.auth import principal
 from jimeng_server.errors import InvalidInput, NotFound
 
