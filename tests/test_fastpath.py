@@ -6,12 +6,12 @@ import asyncio
 import json
 
 import pytest
-from asgiref.testing import ApplicationCommunicator
 
 from imagetasks import fastpath
 from imagetasks.api.serializers import create_serializer
 from imagetasks.models import ImageTask
 from jimeng_server import fastpath as project_fastpath
+from tests.asgi_ask import ask
 from tests.create import create_task
 
 pytestmark = pytest.mark.django_db
@@ -69,33 +69,6 @@ def test_request_serializers_validate_the_same_either_way(settings, body):
     assert fast == plain
 
 
-async def _ask(application, path: str, method: str = "GET", body: bytes = b"") -> tuple[int, dict, bytes]:
-    scope = {
-        "type": "http",
-        "method": method,
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "headers": [(b"host", b"testserver"), (b"content-type", b"application/json")],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-        "scheme": "http",
-        "http_version": "1.1",
-        "asgi": {"version": "3.0"},
-    }
-    communicator = ApplicationCommunicator(application, scope)
-    await communicator.send_input({"type": "http.request", "body": body, "more_body": False})
-    start = await communicator.receive_output(10)
-    chunks = []
-    while True:
-        message = await communicator.receive_output(10)
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            break
-    headers = {name.decode(): value.decode() for name, value in start["headers"]}
-    return start["status"], headers, b"".join(chunks)
-
-
 @pytest.mark.django_db(transaction=True)
 def test_the_asgi_handler_answers_the_same_either_way(settings):
     from jimeng_server.asgi import Handler
@@ -104,10 +77,10 @@ def test_the_asgi_handler_answers_the_same_either_way(settings):
 
     async def ask_all(application):
         return [
-            await _ask(application, "/api/v1/ping", "POST", b'{"a": 1}'),
-            await _ask(application, f"/api/v1/tasks/{task}"),
-            await _ask(application, "/api/v1/tasks/nope"),
-            await _ask(application, "/api/v1/ping", "POST", b"{broken"),
+            await ask(application, "/api/v1/ping", "POST", b'{"a": 1}'),
+            await ask(application, f"/api/v1/tasks/{task}"),
+            await ask(application, "/api/v1/tasks/nope"),
+            await ask(application, "/api/v1/ping", "POST", b"{broken"),
         ]
 
     answers = []

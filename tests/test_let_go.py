@@ -8,38 +8,13 @@ import gc
 import weakref
 
 import pytest
-from asgiref.testing import ApplicationCommunicator
 
 from jimeng_server import apiview
 from jimeng_server import fastpath as project_fastpath
-from jimeng_server.edge import ANSWERING
+from tests.asgi_ask import ask
 from tests.create import create_task
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-async def _ask(application, path: str, method: str = "GET", body: bytes = b"", headers=()) -> int:
-    scope = {
-        "type": "http",
-        "method": method,
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "headers": [(b"host", b"testserver"), (b"content-type", b"application/json"), *headers],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-        "scheme": "http",
-        "http_version": "1.1",
-        "asgi": {"version": "3.0"},
-        ANSWERING: [],  # as the server's HTTP protocol gives it (jimeng_server/edge.py)
-    }
-    communicator = ApplicationCommunicator(application, scope)
-    await communicator.send_input({"type": "http.request", "body": body, "more_body": False})
-    start = await communicator.receive_output(10)
-    while (await communicator.receive_output(10)).get("more_body"):
-        pass
-    await communicator.wait(5)
-    return start["status"]
 
 
 @pytest.fixture
@@ -77,6 +52,7 @@ def test_an_answered_requests_view_is_freed_without_the_garbage_collector(settin
     ]
     for path, method, body, headers, status in asks:
         before = len(views_made)
-        assert asyncio.run(_ask(application, path, method, body, headers)) == status
+        status_got, _, _ = asyncio.run(ask(application, path, method, body, headers, answering=True))
+        assert status_got == status
         assert len(views_made) == before + 1, path
         assert views_made[-1]() is None, f"{method} {path}: its view is still referenced after the answer"
