@@ -12,7 +12,7 @@ Each is measured by `make bench`'s shortcut figures; one that no longer earns it
 - `asgi_handler` also drops, from a resolved request, the list of every URL pattern tried before the
   one that matched (~2 KB a request holds for as long as it waits; only DEBUG's 404 page reads it).
 - `asgi_handler`, once a request is answered, breaks the cycles between its view, request and response
-  (jimeng_server/api.py `let_go`): freed at once by reference counting instead of by the garbage
+  (jimeng_server/apiview.py `let_go`): freed at once by reference counting instead of by the garbage
   collector — which, for a request that waited, means a full collection.
 - `FieldsBuiltOnce`: request serializers that only validate build and bind their fields once per
   class, instead of DRF's deep copy of every declared field for every request (~0.3 ms of a create)."""
