@@ -311,6 +311,15 @@ def _finished_at(stack: Stack, ids: list[str]) -> dict[str, float]:
         return {task_id: datetime.fromisoformat(str(at)).replace(tzinfo=UTC).timestamp() for task_id, at in rows}
 
 
+async def _cancel_others() -> None:
+    """The waiters not needed any more end (their connections closed) before their loop is closed: none
+    is left pending for the interpreter to destroy, one warning each, at exit."""
+    others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    for task in others:
+        task.cancel()
+    await asyncio.gather(*others, return_exceptions=True)
+
+
 def waiting_figures(workdir: Path, fake: FakeUpstream, redis_url: str, count: int = P6_WAITERS) -> dict:
     """P6: `count` clients waiting on pending tasks, against the default web configuration."""
     fake.state.reset(FakeConfig(latency=0.0))
@@ -340,7 +349,8 @@ def waiting_figures(workdir: Path, fake: FakeUpstream, redis_url: str, count: in
         rss_quiet = _tree_rss_mb(web)
         say(f"P6: {count:,} clients wait (half long-poll, half SSE)")
         loop = asyncio.new_event_loop()
-        threading.Thread(target=loop.run_forever, daemon=True).start()
+        runner = threading.Thread(target=loop.run_forever, daemon=True)
+        runner.start()
 
         async def one(n: int, task_id: str) -> float:
             client = waiters.long_poll if n % 2 == 0 else waiters.sse
@@ -366,7 +376,10 @@ def waiting_figures(workdir: Path, fake: FakeUpstream, redis_url: str, count: in
             received[by_future[future]] = future.result()
             if len(received) >= min(P6_LAG_MEASURED, count):
                 break
+        asyncio.run_coroutine_threadsafe(_cancel_others(), loop).result(timeout=120)
         loop.call_soon_threadsafe(loop.stop)
+        runner.join(timeout=10)
+        loop.close()
         finished = _finished_at(stack, list(received))
         lags = sorted(at - finished[task_id] for task_id, at in received.items())
         lag = lags[-1]
