@@ -62,7 +62,7 @@ P5_TASKS = 10_000
 P6_WAITERS = 10_000
 P6_LAG_MEASURED = 1_000  # waiters whose answer is timed (all 10,000 run for ~9 minutes on this machine)
 P6_LAG_ROUNDS = 5  # the timed answers in order of arrival, in this many consecutive parts: the figure is the
-# median of their latest (one part can hold a web process's full garbage collection: see the README)
+# median of their latest (one part can hold a stall: the renewal wave meeting the first ends, a full collection)
 P6_ROUNDS = 5  # of each p99: the median is the figure (one round alone read 1.3× and 4.3× on one code; the
 # median of three read create 1.37× to 2.14× in four runs of one code)
 P6_OPEN_AT_ONCE = 250  # connections opened together (10,000 at once overflow the listen backlog)
