@@ -115,8 +115,8 @@ def queue_place(task: ImageTask) -> dict | None:
     no longer waits."""
     if task.status != Status.PENDING:
         return None
-    parked = task.waiting_since is not None and task.queue_ticket is not None
-    position = _parked_position(task) if parked else _pending_ahead(task)
+    in_line = task.queue_ticket is not None  # parked, or woken and on its way to its slot
+    position = _parked_position(task) if in_line else _pending_ahead(task)
     cap = _cap(task)
     if not cap:
         return {"queue_position": position, "eta_seconds": 0.0}
@@ -138,16 +138,23 @@ def queue_place(task: ImageTask) -> dict | None:
 
 
 def _parked_position(task: ImageTask) -> int:
-    """Behind the cap: how many waiting tasks of its provider start before it in the fair order
+    """In line for a slot: how many tasks of its provider start before it in the fair order
     (services/slots.tasks_wake: by start tag, then time parked, then id): an index-range count, and a
     count of the few that share its tag (two workers parking one user's tasks at once). A task woken
-    and on its way to its slot keeps its tag until it starts: still ahead (were it left out, a place
-    would go down and back up again when such a task lost its slot and parked again)."""
+    and on its way to its slot keeps its tag until it starts: still ahead of those parked with the
+    same tag (were it left out, a place would go down and back up again when such a task lost its
+    slot and parked again) — and, woken itself, a task is placed by its tag as well (by the
+    first-come count it would go back behind tasks made before it that parked after it)."""
     ahead = ImageTask.objects.filter(provider=task.provider, queue_ticket__lt=task.queue_ticket).count()
-    beside = ImageTask.objects.filter(
-        provider=task.provider, waiting_since__isnull=False, queue_ticket=task.queue_ticket
-    ).exclude(pk=task.pk)
-    earlier = Q(waiting_since__lt=task.waiting_since) | Q(waiting_since=task.waiting_since, pk__lt=task.pk)
+    beside = ImageTask.objects.filter(provider=task.provider, queue_ticket=task.queue_ticket).exclude(pk=task.pk)
+    if task.waiting_since is None:  # woken: behind only those woken before it with its tag
+        earlier = Q(waiting_since__isnull=True, pk__lt=task.pk)
+    else:
+        earlier = (
+            Q(waiting_since__isnull=True)
+            | Q(waiting_since__lt=task.waiting_since)
+            | Q(waiting_since=task.waiting_since, pk__lt=task.pk)
+        )
     return ahead + beside.filter(earlier).count()
 
 

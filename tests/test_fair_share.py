@@ -120,6 +120,22 @@ def test_a_task_woken_for_a_slot_stays_ahead_until_it_starts(cap_of_two, sent, d
     assert selectors.queue_place(ImageTask.objects.get(pk=third))["queue_position"] == 2
 
 
+def test_a_task_parking_while_another_is_woken_lines_up_behind_it(cap_of_two, sent, django_capture_on_commit_callbacks):
+    """A user's task woken for a slot and on its way keeps its place at the head — its own place says 0,
+    not a first-come count — and the user's next task to park (its first turn came late) lines up behind
+    it: the woken one is still in line. (Left out, the late one took a tag before it, and the woken
+    task's place went 0, then 1, before it started.)"""
+    _submit("runner", 2)  # the cap's two slots
+    (first,) = _submit("waiter", 1)
+    late = create_task(user_id="waiter", prompt="late").id  # made before its turn came: not parked yet
+    ImageTask.objects.filter(pk=first).update(waiting_since=None)  # woken (services/slots.tasks_wake)
+    assert selectors.queue_place(ImageTask.objects.get(pk=first))["queue_position"] == 0
+    assert services.task_process(task_id=late) is None  # its first turn: the cap is full, it parks
+    assert ImageTask.objects.get(pk=late).queue_ticket > ImageTask.objects.get(pk=first).queue_ticket
+    assert selectors.queue_place(ImageTask.objects.get(pk=first))["queue_position"] == 0
+    assert selectors.queue_place(ImageTask.objects.get(pk=late))["queue_position"] == 1
+
+
 def test_weight_two_starts_twice_as_often(cap_of_two, sent, django_capture_on_commit_callbacks):
     User.objects.create(id="heavy", weight=2)
     _submit("light", 30)

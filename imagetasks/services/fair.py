@@ -39,7 +39,9 @@ def start_tag(task: ImageTask) -> int:
     """The start tag of a task about to park (see the module's doc)."""
     field = _SHARER_FIELDS[settings.FAIR_SHARE_BY]
     sharer = getattr(task, field)
-    line = ImageTask.objects.filter(provider=task.provider, waiting_since__isnull=False, queue_ticket__isnull=False)
+    # The line: every task with a tag — parked, or woken and on its way to its slot (it keeps its tag
+    # until it starts: left out, a task parking meanwhile would take a tag before it).
+    line = ImageTask.objects.filter(provider=task.provider, queue_ticket__isnull=False)
     tier, weight = _share(sharer)
     step = TIER_STEPS.get(tier, TIER_STEPS[Tier.NORMAL]) // max(1, weight)
     if tier == Tier.HIGH:
