@@ -1,6 +1,7 @@
 """Celery entry points. Thin: take an id, call a service, schedule the step it asks for. (Services
 send these by name — services.scheduling — so this module is the only one that imports both.)"""
 
+import logging
 import time
 
 from celery import shared_task
@@ -8,6 +9,8 @@ from django.conf import settings
 
 from . import dispatcher, services  # noqa: F401  (dispatcher: the outbox thread, started with the worker)
 from .services import scheduling
+
+log = logging.getLogger(__name__)
 
 
 def _schedule(task_id: str, step: services.NextStep | None) -> None:
@@ -27,7 +30,14 @@ def process_image_task(task_id: str) -> None:
 
 @shared_task(name=scheduling.POLL, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def poll_image_task(task_id: str, seq: int) -> None:
-    _schedule(task_id, services.task_poll(task_id=task_id, seq=seq))
+    with scheduling.starts_kept() as woken:  # a generation found done gives its slot to the next task
+        step = services.task_poll(task_id=task_id, seq=seq)
+    _schedule(task_id, step)
+    for next_id in woken:  # started here, now: no message to wait behind the worker's due polls
+        try:
+            _schedule(next_id, services.task_process(task_id=next_id))
+        except Exception:  # its row says it is due: the reconciler sends it again
+            log.exception("Could not start task %s after the slot it waited for freed", next_id)
 
 
 @shared_task(name=scheduling.STORE, acks_late=True, reject_on_worker_lost=True, ignore_result=True)

@@ -5,6 +5,9 @@ imports the Celery task module (which imports the services)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -92,10 +95,50 @@ def task_schedule(*, task_id: str, step: NextStep) -> None:
         )
 
 
+class _Kept(list):
+    open = True
+
+
+_kept: ContextVar[_Kept | None] = ContextVar("jimeng_kept_starts", default=None)
+
+
+@contextmanager
+def starts_kept() -> Iterator[list[str]]:
+    """While a worker's poll runs: the tasks woken for the slot it gives back are kept in the list
+    this yields, for the same process to start as soon as the poll is through, instead of each being
+    sent as a message — which would wait behind the due polls the worker holds unacknowledged (a
+    round of generations ending together) before any process received it. A task that runs on
+    another queue (a sync upstream's), or a wake-up committed after the poll ended, is sent as ever."""
+    kept = _Kept()
+    token = _kept.set(kept)
+    try:
+        yield kept
+    finally:
+        kept.open = False
+        _kept.reset(token)
+
+
+def _start_or_keep(task_id: str, step: NextStep, kept: _Kept | None) -> None:
+    if kept is not None and kept.open:
+        kept.append(task_id)
+    else:
+        task_schedule(task_id=task_id, step=step)
+
+
 def task_enqueue_on_commit(*, task_id: str, provider: str, step: NextStep | None = None) -> None:
-    """Wake a worker for this task once the row it will read is committed."""
+    """Wake a worker for this task once the row it will read is committed (or, inside `starts_kept`,
+    keep it for this process to start)."""
     step = step or NextStep("process", 0, provider=provider)
-    transaction.on_commit(lambda: task_schedule(task_id=task_id, step=step))
+    kept = _kept.get()
+    if (
+        kept is not None
+        and step.action == "process"
+        and not step.delay
+        and _queue_for(provider) == (settings.CELERY_TASK_DEFAULT_QUEUE)
+    ):
+        transaction.on_commit(lambda: _start_or_keep(task_id, step, kept))
+    else:
+        transaction.on_commit(lambda: task_schedule(task_id=task_id, step=step))
 
 
 def upstream_cancel_on_commit(*, task_id: str) -> None:
