@@ -40,10 +40,9 @@ build: install ## Check the project: Django checks, migrations up to date, OpenA
 	$(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
 	$(BIN)/python manage.py collectstatic --noinput -v 0
 
-test: install-dev build lint ## Check and lint, then run the suite on SQLite and again on MongoDB's wire protocol (FerretDB)
+test: install-dev build lint ## Check and lint, then run the suite on SQLite and on MongoDB's wire protocol (FerretDB), the two side by side
 	scripts/test-services
-	$(BIN)/pytest $(PYTEST_ARGS)
-	JIMENG_TEST_DATABASE=ferretdb $(BIN)/pytest $(PYTEST_ARGS)
+	scripts/test-both $(PYTEST_ARGS)
 
 test-sqlite: install-dev ## Run the suite on SQLite only
 	scripts/test-services

@@ -20,7 +20,10 @@ def test_40_tasks_behind_a_cap_of_4_know_their_place_and_when_they_start(make_st
     fake_upstream.config.latency = 3.0
     env = upstream_env(fake_upstream) | {"UPSTREAM_CONCURRENCY": "jimeng=4"}
     stack = make_stack(broker_url=redis_url, env=env).start(worker=False)
-    stack.start_worker("worker", concurrency=2)
+    # One worker process: the tasks take their first turns — and park in line — in the order they came.
+    # (Two processes park two neighbours side by side, and either may come first: a place said before a
+    # task's first turn is the first-come count, and it can move by one when its turn comes.)
+    stack.start_worker("worker", concurrency=1)
     for task_id in [stack.create_task(prompt=f"warm-up {n}", model="jimeng_t2i_v30") for n in range(4)]:
         stack.wait_terminal(task_id, timeout=60)  # the server learns the model's time, as a running one has
     ids = [stack.create_task(prompt=f"line {n}", model="jimeng_t2i_v30") for n in range(40)]
