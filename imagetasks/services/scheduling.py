@@ -134,7 +134,7 @@ def task_enqueue_on_commit(*, task_id: str, provider: str, step: NextStep | None
         kept is not None
         and step.action == "process"
         and not step.delay
-        and _queue_for(provider) == (settings.CELERY_TASK_DEFAULT_QUEUE)
+        and _queue_for(provider) == settings.CELERY_TASK_DEFAULT_QUEUE
     ):
         transaction.on_commit(lambda: _start_or_keep(task_id, step, kept))
     else:
