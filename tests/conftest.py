@@ -137,3 +137,13 @@ def cap_of_two(settings):
     settings.CELERY_BROKER_URL = "filesystem://"  # embedded mode: slots counted in the database
     settings.LOCAL_PROVIDER_LATENCY_SECONDS = 3600
     return settings
+
+
+@pytest.fixture(params=["database", "redis"])
+def jimeng_cap_of_one(request, upstream_settings):
+    """The fake Jimeng behind a cap of 1, its slots counted in the database (embedded mode) or in Redis."""
+    upstream_settings.UPSTREAM_CONCURRENCY = {"jimeng": 1}
+    upstream_settings.CAPACITY_REDIS_URL = request.getfixturevalue("redis_url") if request.param == "redis" else ""
+    upstream_settings.CELERY_BROKER_URL = upstream_settings.CAPACITY_REDIS_URL or "filesystem://"
+    upstream_settings.OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.0/8"]
+    return upstream_settings

@@ -15,16 +15,6 @@ from tests.create import create_task
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(params=["database", "redis"])
-def cap_of_one(request, upstream_settings):
-    """Slots counted in the database (embedded mode) or in Redis."""
-    upstream_settings.UPSTREAM_CONCURRENCY = {"jimeng": 1}
-    upstream_settings.CAPACITY_REDIS_URL = request.getfixturevalue("redis_url") if request.param == "redis" else ""
-    upstream_settings.CELERY_BROKER_URL = upstream_settings.CAPACITY_REDIS_URL or "filesystem://"
-    upstream_settings.OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.0/8"]
-    return upstream_settings
-
-
 def _until_store(task_id: str, step):
     while step.action == "poll":  # the fake generates for a moment
         time.sleep(0.05)
@@ -34,7 +24,7 @@ def _until_store(task_id: str, step):
 
 
 def test_the_next_task_starts_while_the_first_ones_outputs_are_stored(
-    cap_of_one, sent, django_capture_on_commit_callbacks
+    jimeng_cap_of_one, sent, django_capture_on_commit_callbacks
 ):
     first, second, third = (create_task(user_id="u1", prompt=f"tile {n}", model="jimeng_t2i_v30").id for n in range(3))
     with django_capture_on_commit_callbacks(execute=True):

@@ -16,15 +16,6 @@ from tests.create import create_task
 pytestmark = pytest.mark.django_db(transaction=True)  # committed as a worker commits: on_commit runs at once
 
 
-@pytest.fixture(params=["database", "redis"])
-def cap_of_one(request, upstream_settings):
-    """Slots counted in the database (embedded mode) or in Redis."""
-    upstream_settings.UPSTREAM_CONCURRENCY = {"jimeng": 1}
-    upstream_settings.CAPACITY_REDIS_URL = request.getfixturevalue("redis_url") if request.param == "redis" else ""
-    upstream_settings.CELERY_BROKER_URL = upstream_settings.CAPACITY_REDIS_URL or "filesystem://"
-    return upstream_settings
-
-
 def _three_behind_a_cap_of_one() -> tuple[str, str, str, int]:
     first, second, third = (create_task(user_id="u1", prompt=f"tile {n}", model="jimeng_t2i_v30").id for n in range(3))
     step = services.task_process(task_id=first)
@@ -46,7 +37,7 @@ def _poll_until_done(task_id: str, seq: int, sent) -> None:
         time.sleep(0.05)  # the fake generates for a moment
 
 
-def test_the_poll_that_frees_the_slot_starts_the_next_task_in_its_process(cap_of_one, sent):
+def test_the_poll_that_frees_the_slot_starts_the_next_task_in_its_process(jimeng_cap_of_one, sent):
     first, second, third, seq = _three_behind_a_cap_of_one()
     _poll_until_done(first, seq, sent)
     started = ImageTask.objects.get(pk=second)
@@ -57,7 +48,7 @@ def test_the_poll_that_frees_the_slot_starts_the_next_task_in_its_process(cap_of
     assert ImageTask.objects.get(pk=third).waiting_since is not None  # still parked: one slot, one start
 
 
-def test_a_start_that_fails_after_the_poll_is_sent_again_by_the_reconciler(cap_of_one, sent, monkeypatch):
+def test_a_start_that_fails_after_the_poll_is_sent_again_by_the_reconciler(jimeng_cap_of_one, sent, monkeypatch):
     first, second, _third, seq = _three_behind_a_cap_of_one()
 
     def broken(**_kwargs):
