@@ -2,7 +2,6 @@
 milliseconds, and with 80 fresh random bits each — ids made together never reveal one another."""
 
 import itertools
-import os
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -40,25 +39,3 @@ def test_ids_made_on_many_threads_at_once_are_all_distinct_and_well_formed():
         ids = list(pool.map(lambda _: new_id(), range(8000)))
     assert len(set(ids)) == len(ids)
     assert all(re.fullmatch(LOWER_CASE_ULID, made) for made in ids)
-
-
-def test_a_forked_process_draws_bits_of_its_own():
-    """The random bits are drawn from the system 400 ids at a time: a child forked with some left over
-    (gunicorn forks its web workers, Celery its pool) must not make the ids its parent makes next."""
-    new_id()  # the parent holds drawn bits it has not used yet
-    reader, writer = os.pipe()
-    child = os.fork()
-    if child == 0:  # pragma: no cover - the child's exit code is asserted below
-        os.close(reader)
-        os.write(writer, "".join(new_id()[10:] for _ in range(50)).encode())
-        os._exit(0)
-    os.close(writer)
-    with os.fdopen(reader) as pipe:
-        childs = pipe.read()
-    os.waitpid(child, 0)
-    parents = "".join(new_id()[10:] for _ in range(50))
-    assert len(childs) == len(parents) == 50 * 16
-    assert childs != parents
-    assert not {childs[n : n + 16] for n in range(0, len(childs), 16)} & {
-        parents[n : n + 16] for n in range(0, len(parents), 16)
-    }
