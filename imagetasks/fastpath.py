@@ -8,7 +8,7 @@ figures; one that no longer earns its place is removed.
 - `task_insert`: a new task's row. The ORM building the INSERT again for every create was a tenth of a
   create's time: the statement is built once per process, and each value prepared as the ORM would.
 - Both run their statement on SQLite's own cursor, inside Django's error translation: Django's SQLite
-  cursor rewrites the `%s` marks as `?` with a regular expression on every execute (for the INSERT's 31
+  cursor rewrites the `%s` marks as `?` with a regular expression on every execute (for the INSERT's 36
   columns, a seventh of `task_insert`'s time under `hey`'s creates); here once per statement."""
 
 from __future__ import annotations
