@@ -30,7 +30,7 @@ from django.utils import timezone
 from jimeng_server.metrics import WAITING_CLIENTS
 from jimeng_server.shared_redis import shared_redis, shared_redis_url
 
-from .models import ImageTask
+from . import fastpath
 
 log = logging.getLogger(__name__)
 
@@ -119,11 +119,16 @@ _SWEEP_CLOCK_MARGIN = timedelta(seconds=2)  # the hosts' clocks (a worker's sets
 _UNLISTENED_RECHECK_SECONDS = 1.0
 
 
-def _changed_at(task_ids: list[str]) -> dict[str, datetime]:
-    """When each task last changed (every change of a task sets `updated_at`); a deleted task is missing."""
-    changed_at = dict(ImageTask.objects.filter(pk__in=task_ids).values_list("id", "updated_at"))
-    _release_database()
-    return changed_at
+def _changed_since(task_ids: list[str], since: datetime) -> list[str]:
+    """Those of `task_ids` whose task changed since `since` (every change of a task sets `updated_at`)
+    or is gone, read `_SWEEP_BATCH` at a time."""
+    unchanged: set[str] = set()
+    try:
+        for start in range(0, len(task_ids), _SWEEP_BATCH):
+            unchanged |= fastpath.tasks_unchanged(task_ids[start : start + _SWEEP_BATCH], since)
+    finally:
+        _release_database()
+    return [task_id for task_id in task_ids if task_id not in unchanged]
 
 
 class _Hub:
@@ -181,22 +186,18 @@ class _Hub:
         """Wake the waiters of every task that changed since the last sweep began (or was deleted): a
         message lost between a worker and this process delays a waiter by at most _SWEEP_SECONDS. A
         waiter that came since read its task after subscribing: a later change is after that sweep too."""
-        read = sync_to_async(_changed_at, thread_sensitive=False)
+        read = sync_to_async(_changed_since, thread_sensitive=False)
         since = timezone.now()
         while True:
             await asyncio.sleep(_SWEEP_SECONDS)
             task_ids, started = list(self.waiters), timezone.now()
-            changed_at: dict[str, datetime] = {}
             try:
-                for start in range(0, len(task_ids), _SWEEP_BATCH):
-                    changed_at.update(await read(task_ids[start : start + _SWEEP_BATCH]))
+                changed = await read(task_ids, since - _SWEEP_CLOCK_MARGIN)
             except Exception:  # noqa: BLE001  (the database away: the next sweep looks as far back)
                 log.info("The sweep of waited tasks could not read them; trying again in %.0f s", _SWEEP_SECONDS)
                 continue
-            for task_id in task_ids:
-                at = changed_at.get(task_id)
-                if at is None or at >= since - _SWEEP_CLOCK_MARGIN:
-                    self._wake(task_id)
+            for task_id in changed:
+                self._wake(task_id)
             since = started
 
     async def _listen(self) -> None:

@@ -1,11 +1,13 @@
 """Every shortcut past the framework gives the same answers as the plain framework path it replaces
-(FASTPATH on and off): a task read by key, a task's INSERT, request serializers built once, and the
-ASGI handler's one thread hop. (`FASTPATH=off make test` runs the whole suite the plain way.)"""
+(FASTPATH on and off): a task read by key, a task's INSERT, which waited tasks changed, request
+serializers built once, and the ASGI handler's one thread hop. (`FASTPATH=off make test` runs the whole suite the plain way.)"""
 
 import asyncio
 import json
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from imagetasks import fastpath
 from imagetasks.api.serializers import create_serializer
@@ -48,6 +50,20 @@ def test_an_insert_writes_the_same_row_either_way(settings):
         for varying in ("id", "external_task_id", "outbox_since", "created_at", "updated_at"):
             row.pop(varying)
     assert rows[0] == rows[1]
+
+
+def test_which_waited_tasks_changed_is_the_same_either_way(settings):
+    old, new = create_task(user_id="u1", prompt="old").id, create_task(user_id="u1", prompt="new").id
+    then = timezone.now()
+    ImageTask.objects.filter(pk=old).update(updated_at=then - timedelta(minutes=1))
+    ImageTask.objects.filter(pk=new).update(updated_at=then + timedelta(microseconds=1))
+    ids = [old, new, "gone"]
+    for since in (then, then - timedelta(minutes=2), then + timedelta(minutes=1)):
+        fast, plain = _both(settings, lambda s=since: fastpath.tasks_unchanged(ids, s))
+        assert fast == plain, since
+    assert fast == {old, new}  # neither changed since two minutes after
+    settings.FASTPATH = True
+    assert fastpath.tasks_unchanged(ids, then) == {old}  # `new` changed since; `gone` is not there
 
 
 BODIES = [
