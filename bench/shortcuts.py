@@ -1,7 +1,8 @@
 """What each shortcut past the framework gains (FASTPATH on against off, side by side in one process,
-on a throwaway SQLite database): a task read by key, a task's INSERT, the waiters' sweep's read, a
-create's request validation, and the ASGI handler's one thread hop for a request. Each figure is plain time ÷ shortcut time (above 1:
-the shortcut is faster); `make bench` prints them and holds each to the goal that earns it its place.
+on a throwaway SQLite database): a task read by key, a task's INSERT, the count ahead of a pending
+task, the waiters' sweep's read, a create's request validation, and the ASGI handler's one thread
+hop for a request. Each figure is plain time ÷ shortcut time (above 1: the shortcut is faster);
+`make bench` prints them and holds each to the goal that earns it its place.
 
 Run alone: `.venv/bin/python -m bench.shortcuts` (prints JSON)."""
 
@@ -86,6 +87,9 @@ def measure() -> dict[str, tuple[float, float]]:
     }
     waited = [task_create(TaskRequest(kind="image", user_id="bench", prompt="a lighthouse")).id for _ in range(500)]
     since = timezone.now() - timedelta(seconds=2)
+    figures["the count ahead of a pending task (imagetasks/fastpath.pending_ahead_count)"] = _gain(
+        settings, lambda: fastpath.pending_ahead_count(task.provider, task.created_at, task.id), 2000
+    )
     figures["which waited tasks changed, 500 ids (imagetasks/fastpath.tasks_unchanged)"] = _gain(
         settings, lambda: fastpath.tasks_unchanged(waited, since), 50
     )

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from imagetasks import fastpath
 from imagetasks.api.serializers import create_serializer
-from imagetasks.models import ImageTask
+from imagetasks.models import ImageTask, Status
 from jimeng_server import fastpath as project_fastpath
 from tests.asgi_ask import ask
 from tests.create import create_task
@@ -64,6 +64,26 @@ def test_which_waited_tasks_changed_is_the_same_either_way(settings):
     assert fast == {old, new}  # neither changed since two minutes after
     settings.FASTPATH = True
     assert fastpath.tasks_unchanged(ids, then) == {old}  # `new` changed since; `gone` is not there
+
+
+def test_the_count_ahead_of_a_pending_task_is_the_same_either_way(settings):
+    start = timezone.now()
+    tasks = [create_task(user_id="u1", prompt=f"task {n}").id for n in range(6)]
+    for n, task_id in enumerate(tasks):  # made in this order; 1 and 4 parked behind the cap, 5 running
+        ImageTask.objects.filter(pk=task_id).update(
+            created_at=start + timedelta(seconds=n),
+            waiting_since=start if n in (1, 4) else None,
+            status=Status.PROCESSING if n == 5 else Status.PENDING,
+        )
+    other = create_task(user_id="u1", prompt="another provider's").id
+    ImageTask.objects.filter(pk=other).update(provider="other", created_at=start - timedelta(seconds=1))
+    counts = []
+    for n, task_id in enumerate(tasks[:5]):
+        task = ImageTask.objects.get(pk=task_id)
+        fast, plain = _both(settings, lambda t=task: fastpath.pending_ahead_count(t.provider, t.created_at, t.id))
+        assert fast == plain, n
+        counts.append(fast)
+    assert counts == [2, 2, 3, 4, 4]  # before it and pending, or parked after it (itself never)
 
 
 BODIES = [
