@@ -105,10 +105,14 @@ def tasks_unchanged(task_ids: list[str], since: datetime) -> set[str]:
     db = connections[ImageTask.objects.db]
     if not settings.FASTPATH or db.vendor != "sqlite":
         return set(ImageTask.objects.filter(pk__in=task_ids, updated_at__lt=since).values_list("id", flat=True))
+    if not task_ids:
+        return set()
+    # The id list padded with its first to a power of two: a handful of statement shapes per process
+    # (each cached, with its `?` form), not one per length a sweep's last batch may have.
+    size = 1 << (len(task_ids) - 1).bit_length()
+    ids = [*task_ids, *[task_ids[0]] * (size - len(task_ids))]
     with db.cursor() as cursor:
-        _execute(
-            db, cursor, _unchanged_sql(db.alias, len(task_ids)), [*task_ids, db.ops.adapt_datetimefield_value(since)]
-        )
+        _execute(db, cursor, _unchanged_sql(db.alias, size), [*ids, db.ops.adapt_datetimefield_value(since)])
         return {task_id for (task_id,) in cursor.fetchall()}
 
 

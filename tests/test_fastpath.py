@@ -62,6 +62,9 @@ def test_which_waited_tasks_changed_is_the_same_either_way(settings):
         fast, plain = _both(settings, lambda s=since: fastpath.tasks_unchanged(ids, s))
         assert fast == plain, since
     assert fast == {old, new}  # neither changed since two minutes after
+    for some in ([], [old], [new, "gone", old], [old] * 5):  # lengths padded to a power of two, and none
+        fast, plain = _both(settings, lambda s=some: fastpath.tasks_unchanged(s, then + timedelta(minutes=1)))
+        assert fast == plain == set(some) - {"gone"}
     settings.FASTPATH = True
     assert fastpath.tasks_unchanged(ids, then) == {old}  # `new` changed since; `gone` is not there
 
