@@ -176,6 +176,7 @@ def _side_by_side(measure_baseline, measure, key: str, rounds: int = 7) -> tuple
     for _ in range(rounds):
         baselines.append(measure_baseline()[key])
         values.append(measure()[key])
+    say(f"  {key} by round, baseline: {[round(v, 1) for v in baselines]}; measured: {[round(v, 1) for v in values]}")
     return statistics.median(baselines), statistics.median(values)
 
 
@@ -189,13 +190,14 @@ def web_figures(workdir: Path, fake: FakeUpstream, redis_url: str) -> tuple[dict
     hey(ping, requests=500)  # warm both workers
     hey(submit, requests=500, body=TASK_BODY)
     bare, created = _side_by_side(
-        lambda: hey(ping, seconds=2, body=TASK_BODY), lambda: hey(submit, seconds=2, body=TASK_BODY), "rps", rounds=12
+        lambda: hey(ping, seconds=2, body=TASK_BODY), lambda: hey(submit, seconds=2, body=TASK_BODY), "rps", rounds=20
     )
     load = round(0.5 * min(bare, created))
     bare_fixed, created_fixed = _side_by_side(
         lambda: hey(ping, seconds=4, qps=load, body=TASK_BODY),
         lambda: hey(submit, seconds=4, qps=load, body=TASK_BODY),
         "p99_ms",
+        rounds=11,
     )
     task_id = stack.create_task(**TASK_BODY)
     result = stack.url(f"/api/v1/ai/image/result/{task_id}")
