@@ -4,6 +4,11 @@
   bound of its own): the request line and headers together at most HTTP_MAX_HEADER_BYTES (431), at
   most HTTP_MAX_HEADERS of them (431), all of them sent within HTTP_HEADER_TIMEOUT_SECONDS of the
   request's first byte (408). The connection is closed after each refusal.
+- Connections: one carries at most HTTP_KEEPALIVE_REQUESTS requests; the answer to the last says
+  `connection: close`. A web process accepts every connection waiting when it looks (uvicorn's loop),
+  so a few clients connecting at once — a proxy's pool, a load generator — may all land on one process
+  while the other idles, for as long as they stay connected; their reconnections land on whichever
+  process looks first, the idle one.
 - Bodies (`body_refusal`, asked by the ASGI handler before it reads a byte of the body, and by a
   middleware under any other server): a declared Content-Length over the path's limit is a 413, a
   chunked body a 411 — refused without reading, so nothing is spooled to memory or disk.
@@ -82,6 +87,7 @@ class HttpProtocol(HttpToolsProtocol):
         "header_timeout",
         "in_headers",
         "refusal",
+        "requests_left",
     )
 
     def __init__(self, *args, **kwargs):
@@ -97,6 +103,7 @@ class HttpProtocol(HttpToolsProtocol):
         self.header_deadline = None
         self.refusal: tuple[int, str] | None = None
         self.answering: list = []
+        self.requests_left = settings.HTTP_KEEPALIVE_REQUESTS or -1  # -1: no bound
 
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
@@ -159,6 +166,9 @@ class HttpProtocol(HttpToolsProtocol):
         self.in_headers = False
         self._disarm()
         super().on_headers_complete()
+        self.requests_left -= 1
+        if self.requests_left == 0 and self.cycle is not None:
+            self.cycle.keep_alive = False  # this answer says connection: close, and the connection closes
 
     def on_response_complete(self) -> None:
         super().on_response_complete()

@@ -272,6 +272,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BYTES", default=256 * 1024)  
 HTTP_MAX_HEADER_BYTES = env.int("HTTP_MAX_HEADER_BYTES", default=32 * 1024)
 HTTP_MAX_HEADERS = env.int("HTTP_MAX_HEADERS", default=100)
 HTTP_HEADER_TIMEOUT_SECONDS = env.float("HTTP_HEADER_TIMEOUT_SECONDS", default=10.0)
+# Requests one connection may carry before the server closes it after an answer (0: no bound): a client
+# reconnects, and its new connection goes to the web process that accepts it first — the less busy one.
+HTTP_KEEPALIVE_REQUESTS = env.int("HTTP_KEEPALIVE_REQUESTS", default=20)
 DATA_UPLOAD_MAX_NUMBER_FILES = 16  # /v1/images/edits takes at most 14 images; more is a 400
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
 API_RATE_LIMIT = env.str("API_RATE_LIMIT", default="600/min")  # per API key; empty: no limit
