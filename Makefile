@@ -80,7 +80,7 @@ redis-queue-clear-force: install ## Empty the broker queue without asking
 fuzz: install-dev ## schemathesis against the OpenAPI schema: 1000+ generated requests, no 5xx allowed (part of make test)
 	$(BIN)/pytest -m fuzz tests/fuzz
 
-bench: install-dev ## Throughput, latency, waiting and memory figures beside in-run baselines; writes bench/results.md; exits 1 naming a missed goal (~17 min)
+bench: install-dev ## Throughput, latency, waiting and memory figures beside in-run baselines; writes bench/results.md; exits 1 naming a missed goal (~18 min)
 	scripts/test-services
 	$(BIN)/python -m bench.performance
 
