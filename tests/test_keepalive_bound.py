@@ -61,13 +61,6 @@ def test_a_connection_is_closed_after_its_last_allowed_request(make_stack):
 def test_no_bound_when_set_to_zero(make_stack):
     stack = make_stack(env={"HTTP_KEEPALIVE_REQUESTS": "0"})
     stack.start(worker=False)
-    sock = socket.create_connection(("127.0.0.1", stack.port))
-    sock.settimeout(10)
-    rest = b""
-    try:
-        for _ in range(120):  # past the default bound of 20
-            sock.sendall(REQUEST)
-            head, rest = _answer(sock, rest)
-            assert b"connection: close" not in head
-    finally:
-        sock.close()
+    heads, closed = _serve(stack.port, 120)  # past the default bound of 20
+    assert len(heads) == 120 and not any(b"connection: close" in head for head in heads)
+    assert not closed
